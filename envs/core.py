@@ -20,11 +20,11 @@ import numpy as np
 
 from turngym.envs.errors import ResetNeeded
 from turngym.envs.hooks.base import StepContext, as_hooks, score_steps, weighted_sum
-from turngym.envs.info import StepInfo, StopReason, ToolCallRecord
+from turngym.envs.info import StepInfo, StopReason, ToolCallRecord, make_step_info
 from turngym.envs.messages import Action, Message, check_action, copy_messages, system_message, tool_message, user_message
 from turngym.envs.parsers import ActionParser, ParsedAction, ToolCall, make_parser
 from turngym.envs.spaces import AssistantActionSpace, MessagesSpace
-from turngym.tools.core import Tool
+from turngym.tools.core import ERROR_LABELS, Tool
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class EpisodeState:
     invalid_actions: int = 0
     tokens: int = 0
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    tool_failures: int = 0
     stop_reason: StopReason | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +73,7 @@ class Reply:
     error: str | None = None
     outcome: float | None = None
     done: bool = False
+    fatal: str | None = None  # a fatal tool error: the episode ends with stop reason ``error``
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -94,7 +96,9 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
 
     Arguments shared by every env:
         parser: ``"hermes"``, ``"openai"``, ``"tags"`` or an ``ActionParser``.
-        tools: extra tools offered beside the env's own.
+        tools: extra tools offered beside the env's own (``add_tools`` adds more later).
+        fatal_tool_errors: tool error kinds that end the episode (stop reason ``error``), e.g.
+            ``("sandbox",)``; by default no tool failure ends it (``ToolError(fatal=True)`` does).
         max_turns: truncate after this many actions (stop_reason ``max_turns``).
         max_invalid_actions: truncate after this many malformed actions (``invalid_actions``).
         max_action_chars: longer actions are malformed.
@@ -122,6 +126,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         max_invalid_actions: int = 3,
         max_action_chars: int = 32_768,
         max_tool_calls: int = 8,
+        fatal_tool_errors: Sequence[str] = (),
         token_budget: int | None = None,
         count_tokens: Callable[[str], int] | None = None,
         process_rewards: Sequence[Any] | None = None,
@@ -138,12 +143,13 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        all_tools = [*builtin_tools, *tools]
-        names = [t.name for t in all_tools]
-        if len(set(names)) != len(names):
-            raise ValueError(f"tool names must be unique, got {names}")
-        self.tools: dict[str, Tool] = {t.name: t for t in all_tools}
-        self.parser = make_parser(parser or self.default_parser, all_tools, self.answer_tag)
+        unknown_kinds = sorted(set(fatal_tool_errors) - set(ERROR_LABELS))
+        if isinstance(fatal_tool_errors, str) or unknown_kinds:
+            raise ValueError(f"fatal_tool_errors must be a sequence of {sorted(ERROR_LABELS)}, got {fatal_tool_errors!r}")
+        self.fatal_tool_errors = frozenset(fatal_tool_errors)
+        self.tools: dict[str, Tool] = {}
+        self._parser_spec = parser or self.default_parser
+        self._set_tools([*builtin_tools, *tools])
         self.max_turns = max_turns
         self.max_invalid_actions = max_invalid_actions
         self.max_action_chars = max_action_chars
@@ -154,7 +160,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         self.reward_weights = {**self.default_reward_weights(), **dict(reward_weights or {})}
         self.render_mode = render_mode
         self.observation_space = MessagesSpace()
-        self.action_space = AssistantActionSpace(all_tools, self.parser)
+        self.action_space = AssistantActionSpace(list(self.tools.values()), self.parser)
         self.state: EpisodeState | None = None
         self._context: StepContext | None = None
         self._pending: tuple[Any, ...] | None = None
@@ -227,8 +233,11 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             state.tokens += sum(count(_text_of(m)) for m in reply.messages)
         if reply.tool_calls:
             state.tool_calls.extend(reply.tool_calls)
-        terminated = reply.done
-        stop = StopReason.ANSWERED if terminated else self._budget_stop(state)
+        terminated = reply.done and reply.fatal is None
+        if reply.fatal is not None:
+            stop: StopReason | None = StopReason.ERROR
+        else:
+            stop = StopReason.ANSWERED if terminated else self._budget_stop(state)
         truncated = stop is not None and not terminated
         state.stop_reason = stop
         parts: dict[str, float] = {"outcome": float(reply.outcome or 0.0)} if stop is not None else {}
@@ -237,7 +246,8 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         if self.hooks:
             parts.update(score_steps(self.hooks, [self.last_context])[0])
         reward = weighted_sum(parts, self.reward_weights) if parts else 0.0
-        return copy_messages(reply.messages), reward, terminated, truncated, self._info(parts, reply.tool_calls, reply.error)
+        error = reply.error if reply.fatal is None else "; ".join(filter(None, [reply.error, reply.fatal]))
+        return copy_messages(reply.messages), reward, terminated, truncated, self._info(parts, reply.tool_calls, error)
 
     @property
     def last_context(self) -> StepContext | None:
@@ -279,6 +289,27 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         new.action_space._np_random = clone_rng(self.action_space._np_random)
         return new
 
+    # ---- tools --------------------------------------------------------------------------------
+    @property
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The OpenAI function schemas of every tool, for a chat template's ``tools=``."""
+        return [t.schema for t in self.tools.values()]
+
+    def add_tools(self, tools: Sequence[Tool]) -> None:
+        """Offer more tools from the next ``reset`` on (the parser and action space follow)."""
+        self._set_tools([*self.tools.values(), *tools])
+        self.action_space = AssistantActionSpace(list(self.tools.values()), self.parser)
+
+    def _set_tools(self, all_tools: list[Tool]) -> None:
+        bad = [t for t in all_tools if not isinstance(t, Tool)]
+        if bad:
+            raise TypeError(f"tools must be turngym Tool objects (use @tool), got {bad[0]!r}")
+        names = [t.name for t in all_tools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tool names must be unique, got {names}")
+        self.tools = {t.name: t for t in all_tools}
+        self.parser = make_parser(self._parser_spec, all_tools, self.answer_tag)
+
     # ---- the default tool-use turn -------------------------------------------------------------
     def system_prompt(self, task: Task) -> str:
         """The first message: instructions, tool schemas and the action format."""
@@ -300,6 +331,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         if len(calls) > self.max_tool_calls:
             return self._reply_error(f"{len(calls)} tool calls in one turn; the limit is {self.max_tool_calls}")
         messages, records, errors = [], [], []
+        fatal: list[str] = []
         hidden = self._hidden_args()
         for call in calls:
             tool = self.tools.get(call.name)
@@ -312,17 +344,27 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             else:
                 result = tool.run(call.arguments, hidden)
                 ok, output, kind = result.ok, result.output, result.error_kind
-            label = {"unknown_tool": "unknown tool", "arguments": "tool arguments", "raised": "tool raised"}.get(kind or "")
+                if not ok and (result.fatal or kind in self.fatal_tool_errors):
+                    fatal.append(f"fatal tool error in {call.name}: {output}")
+            label = ERROR_LABELS.get(kind or "")
             content = f"Error ({label}): {output}" if label else output
             if kind in ("unknown_tool", "arguments"):
                 errors.append(content)
+            if not ok:
+                self._state().tool_failures += 1
             messages.append(tool_message(call.id, call.name, content))
             records.append(
                 ToolCallRecord(
                     id=call.id, name=call.name, arguments=copy.deepcopy(call.arguments), ok=ok, error_kind=kind, output=content
                 )
             )
-        return Reply(messages=messages, tool_calls=records, error="; ".join(errors) or None)
+        return Reply(
+            messages=messages,
+            tool_calls=records,
+            error="; ".join(errors) or None,
+            done=bool(fatal),
+            fatal="; ".join(fatal) or None,
+        )
 
     def _reply_error(self, error: str) -> Reply:
         return Reply(messages=[user_message(f"Invalid action: {error}. {self.parser.format_help()}")], error=error)
@@ -345,7 +387,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
     def _info(self, parts: dict[str, float], calls: list[ToolCallRecord], error: str | None) -> StepInfo:
         """The step's typed info; ``parts`` must be a dict made for this step (it is handed out)."""
         state = self._state()
-        return StepInfo(
+        return make_step_info(
             task_id=state.task.id,
             turn=state.turn,
             reward_parts=parts,
@@ -353,6 +395,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             invalid_actions=state.invalid_actions,
             error=error,
             stop_reason=state.stop_reason,
+            tool_failure_rate=state.tool_failures / len(state.tool_calls) if state.tool_calls else 0.0,
         )
 
 

@@ -27,19 +27,49 @@ class ToolCallRecord(TypedDict):
     output: str
 
 
-class StepInfo(TypedDict):
-    """The ``info`` of ``reset`` and ``step`` for every turngym env.
+StepInfo = TypedDict(
+    "StepInfo",
+    {
+        "task_id": str,
+        "turn": int,
+        "reward_parts": dict[str, float],
+        "tool_calls": list[ToolCallRecord],
+        "invalid_actions": int,
+        "error": str | None,
+        "stop_reason": StopReason | None,
+        "tools/failure_rate": float,
+    },
+)
+StepInfo.__doc__ = """The ``info`` of ``reset`` and ``step`` for every turngym env.
 
-    ``reward_parts`` holds each part unweighted (``outcome`` at the episode's end, one entry per
-    process-reward hook); ``reward`` is their weighted sum. ``error`` is what the model was told
-    about a malformed action this step (None when the action was fine). ``stop_reason`` is None
-    until the episode ends.
-    """
+``reward_parts`` holds each part unweighted (``outcome`` at the episode's end, one entry per
+process-reward hook); ``reward`` is their weighted sum. ``error`` is what the model was told
+about a malformed action this step (None when the action was fine). ``stop_reason`` is None
+until the episode ends. ``tools/failure_rate`` is the share of this episode's tool calls so far
+that failed (unknown tool, bad arguments, the tool raised, its sandbox failed or timed out);
+0.0 before the first call.
+"""
 
-    task_id: str
-    turn: int
-    reward_parts: dict[str, float]
-    tool_calls: list[ToolCallRecord]
-    invalid_actions: int
-    error: str | None
-    stop_reason: StopReason | None
+
+def make_step_info(
+    *,
+    task_id: str,
+    turn: int,
+    reward_parts: dict[str, float],
+    tool_calls: list[ToolCallRecord],
+    invalid_actions: int,
+    error: str | None,
+    stop_reason: StopReason | None,
+    tool_failure_rate: float = 0.0,
+) -> StepInfo:
+    """A ``StepInfo`` from keyword arguments (``tools/failure_rate`` is not a Python name)."""
+    return {
+        "task_id": task_id,
+        "turn": turn,
+        "reward_parts": reward_parts,
+        "tool_calls": tool_calls,
+        "invalid_actions": invalid_actions,
+        "error": error,
+        "stop_reason": stop_reason,
+        "tools/failure_rate": tool_failure_rate,
+    }

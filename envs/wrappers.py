@@ -48,3 +48,37 @@ class ProcessRewards(AgentWrapper):
         parts = score_steps(self.hooks, [self.env.unwrapped.last_context])[0]
         info["reward_parts"].update(parts)
         return obs, reward + weighted_sum(parts, self.weights), terminated, truncated, info
+
+
+class WithTools(AgentWrapper):
+    """Offers extra tools on any turngym env (the same as ``gym.make(id, tools=[...])``).
+
+    The tools join the env's own: the system prompt lists their schemas, the parser accepts
+    calls to them and ``tool_schemas`` (for a chat template's ``tools=``) includes them.
+
+    >>> import turngym
+    >>> from turngym.tools import tool
+    >>> @tool
+    ... def shout(text: str) -> str:
+    ...     '''Upper-case a text.
+    ...
+    ...     Args:
+    ...         text: What to shout.
+    ...     '''
+    ...     return text.upper()
+    >>> env = WithTools(turngym.make("turngym/ToolCalc-v0"), [shout])
+    >>> _ = env.reset(seed=0)
+    >>> env.step('<tool_call>{"name": "shout", "arguments": {"text": "hi"}}</tool_call>')[0][0]["content"]
+    'HI'
+    """
+
+    def __init__(self, env: gym.Env, tools: Sequence[Any]):
+        super().__init__(env)
+        add_tools = getattr(env.unwrapped, "add_tools", None)
+        if add_tools is None:
+            raise TypeError(f"WithTools needs a turngym AgentEnv, got {type(env.unwrapped).__name__}")
+        add_tools(list(tools))
+
+    @property
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        return self.env.unwrapped.tool_schemas

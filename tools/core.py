@@ -15,7 +15,16 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 import pydantic
 
-ErrorKind = Literal["unknown_tool", "arguments", "raised"]
+ErrorKind = Literal["unknown_tool", "arguments", "raised", "sandbox", "timeout"]
+"""Where a tool call failed: no such tool, bad arguments, the tool raised, its sandbox failed, it timed out."""
+
+ERROR_LABELS: dict[str, str] = {
+    "unknown_tool": "unknown tool",
+    "arguments": "tool arguments",
+    "raised": "tool raised",
+    "sandbox": "sandbox",
+    "timeout": "timeout",
+}
 
 
 class _HiddenMarker:
@@ -32,6 +41,21 @@ class Hidden:
         return Annotated[item, HIDDEN]
 
 
+class ToolError(Exception):
+    """Raised inside a tool to fail a call at a named boundary.
+
+    ``kind`` is one of ``ErrorKind`` (``"sandbox"`` when the code's sandbox failed, ``"timeout"``
+    when the call ran out of time, ``"raised"`` otherwise); ``fatal=True`` ends the episode
+    (stop reason ``error``). Any other exception inside a tool is a ``"raised"`` failure.
+    """
+
+    def __init__(self, message: str, kind: ErrorKind = "raised", *, fatal: bool = False):
+        if kind not in ERROR_LABELS:
+            raise ValueError(f"ToolError kind must be one of {sorted(ERROR_LABELS)}, got {kind!r}")
+        super().__init__(message)
+        self.message, self.kind, self.fatal = message, kind, fatal
+
+
 @dataclass(frozen=True)
 class ToolResult:
     """What one tool call returned: the text the model sees and, on failure, the boundary."""
@@ -39,6 +63,7 @@ class ToolResult:
     ok: bool
     output: str
     error_kind: ErrorKind | None = None
+    fatal: bool = False
 
 
 class Tool:
@@ -98,6 +123,8 @@ class Tool:
             if inspect.isawaitable(result):
                 result = _run_awaitable(result)
             output = result if isinstance(result, str) else json.dumps(result, default=str)
+        except ToolError as exc:
+            return ToolResult(False, exc.message, exc.kind, exc.fatal)
         except Exception as exc:  # a tool's failure is the model's observation, never a crash
             return ToolResult(False, f"{self.name} raised {type(exc).__name__}: {exc}", "raised")
         return ToolResult(True, output)

@@ -17,7 +17,7 @@ from typing import Any
 
 from turngym.envs.errors import ResetNeeded
 from turngym.envs.hooks.base import StepContext, as_hooks, score_steps, weighted_sum
-from turngym.envs.info import StepInfo, StopReason
+from turngym.envs.info import StepInfo, StopReason, make_step_info
 from turngym.envs.messages import Action, Message, user_message
 
 StepTuple = tuple[list[Message], float, bool, bool, StepInfo, StepContext | None, dict[str, float]]
@@ -58,7 +58,7 @@ class VecStep:
 
 def error_step(message: str, task_id: str = "", turn: int = 0, invalid_actions: int = 0) -> StepTuple:
     """The step reported when an env or its worker failed: truncated, ``stop_reason="error"``."""
-    info = StepInfo(
+    info = make_step_info(
         task_id=task_id,
         turn=turn,
         reward_parts={"outcome": 0.0},
