@@ -16,6 +16,7 @@ NAMESPACE = "turngym"
 BUILTIN_ENVS = {
     "turngym/ToolCalc-v0": "turngym.envs.toolcalc:ToolCalcEnv",
     "turngym/GuessNumber-v0": "turngym.envs.guess_number:GuessNumberEnv",
+    "turngym/Echo-v0": "turngym.envs.echo:EchoEnv",
     "turngym/SearchQA-v0": "turngym.envs.search.env:SearchQAEnv",
     "turngym/MultiHopQA-v0": "turngym.envs.search.multihop:MultiHopQAEnv",
     "turngym/WikiQA-v0": "turngym.envs.search.wikiqa:WikiQAEnv",
