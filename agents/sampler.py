@@ -1,0 +1,263 @@
+"""Sample k continuations of each prompt, encoding each prompt's prefix once (a shared KV cache).
+
+``StepSampler.sample`` left-pads the B prompts, prefills all but each prompt's last token in one
+forward pass, repeats that ``DynamicCache`` k times (``batch_repeat_interleave``) and decodes the
+B*k rows in one batched loop, each row until a stop string, eos or ``max_new_tokens``; finished rows
+leave the batch (``batch_select_indices``). The log-prob of each sampled token is taken under
+``log_softmax(logits / temperature)`` (top-p/top-k shape only the draw), so it equals what
+``sequence_logprobs`` recomputes. ``prefix_cache=False`` is the naive path for benches: every one of
+the B*k rows encodes its own full prompt; it consumes the random generator in the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from turngym.agents.logprobs import pad_batch, position_ids_from_mask
+
+FinishReason = Literal["stop", "eos", "length"]
+
+
+@dataclass
+class Sample:
+    """One sampled continuation: tokens exactly as sampled (up to and including the stop/eos token)."""
+
+    token_ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: FinishReason
+
+
+class StepSampler:
+    """Batched sampling of k continuations per prompt from a causal LM, with exact per-token log-probs.
+
+    ``temperature=0`` decodes greedily; its log-probs are then taken at temperature 1.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        *,
+        stop: Sequence[str] = (),
+        max_new_tokens: int = 256,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        prefix_cache: bool = True,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.stop = _check_stop(stop)
+        self.max_new_tokens = _check_max_new_tokens(max_new_tokens)
+        self.temperature = _check_temperature(temperature)
+        if not 0 < top_p <= 1:
+            raise ValueError(f"expected top_p in (0, 1], got {top_p}")
+        if not isinstance(top_k, int) or top_k < 0:
+            raise ValueError(f"expected top_k an int >= 0 (0 = off), got {top_k!r}")
+        self.top_p = top_p
+        self.top_k = top_k
+        self.prefix_cache = prefix_cache
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        prompts: Sequence[Sequence[int]],
+        k: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+        temperature: float | None = None,
+    ) -> list[list[Sample]]:
+        """B prompts (token ids) -> B lists of k samples."""
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"expected k an int >= 1, got {k!r}")
+        rows = self._check_prompts(prompts)
+        limit = self.max_new_tokens if max_new_tokens is None else _check_max_new_tokens(max_new_tokens)
+        stops = self.stop if stop is None else _check_stop(stop)
+        temp = self.temperature if temperature is None else _check_temperature(temperature)
+        if self.prefix_cache:
+            cache, mask, last = self._prefill(rows, repeat=k)
+        else:
+            cache, mask, last = self._prefill([r for r in rows for _ in range(k)], repeat=1)
+        flat = self._decode(cache, mask, last, limit, stops, temp, generator)
+        return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
+
+    def greedy(
+        self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int | None = None, stop: Sequence[str] | None = None
+    ) -> list[Sample]:
+        """One argmax continuation per prompt (log-probs at temperature 1)."""
+        return [s[0] for s in self.sample(prompts, 1, max_new_tokens=max_new_tokens, stop=stop, temperature=0.0)]
+
+    # ---- prefill -------------------------------------------------------------------------------
+    def _prefill(self, rows: list[list[int]], repeat: int) -> tuple[object | None, Tensor, Tensor]:
+        """Encode all but each row's last token once; return (cache, mask, last tokens), all with ``len(rows) * repeat`` rows."""
+        device = self.model.device
+        prefix_ids, prefix_mask = pad_batch([r[:-1] for r in rows], self.pad_id, side="left", device=device)
+        last = torch.tensor([r[-1] for r in rows], dtype=torch.long, device=device)
+        cache = None
+        if prefix_ids.shape[1] > 0:
+            out = self.model(
+                input_ids=prefix_ids,
+                attention_mask=prefix_mask,
+                position_ids=position_ids_from_mask(prefix_mask),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            cache = out.past_key_values
+            if repeat > 1:
+                cache.batch_repeat_interleave(repeat)
+        if repeat > 1:
+            prefix_mask = prefix_mask.repeat_interleave(repeat, dim=0)
+            last = last.repeat_interleave(repeat, dim=0)
+        return cache, prefix_mask, last
+
+    # ---- decode --------------------------------------------------------------------------------
+    def _decode(
+        self,
+        cache: object | None,
+        prefix_mask: Tensor,
+        last: Tensor,
+        limit: int,
+        stops: tuple[str, ...],
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> list[Sample]:
+        n, width = prefix_mask.shape
+        device = last.device
+        mask = torch.cat([prefix_mask, torch.ones((n, limit), dtype=prefix_mask.dtype, device=device)], dim=1)
+        positions = prefix_mask.sum(dim=1)  # the position of each row's next input token
+        active = torch.arange(n, device=device)  # original row of each batch row
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        logprobs: list[list[float]] = [[] for _ in range(n)]
+        results: list[Sample | None] = [None] * n
+        current = last
+        for step in range(limit):
+            out = self.model(
+                input_ids=current.unsqueeze(1),
+                attention_mask=mask[active, : width + step + 1],
+                position_ids=positions.unsqueeze(1),
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = out.past_key_values
+            logits = out.logits[:, -1].float()
+            chosen, chosen_logprobs = self._choose(logits, temperature, generator)
+            keep: list[int] = []
+            picks = zip(active.tolist(), chosen.tolist(), chosen_logprobs.tolist(), strict=True)
+            for i, (row, token, logprob) in enumerate(picks):
+                tokens[row].append(token)
+                logprobs[row].append(logprob)
+                reason = self._finish(tokens[row], stops, limit)
+                if reason is None:
+                    keep.append(i)
+                else:
+                    results[row] = self._make_sample(tokens[row], logprobs[row], reason)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, dtype=torch.long, device=device)
+                cache.batch_select_indices(index)
+                active, chosen, positions = active[index], chosen[index], positions[index]
+            current = chosen
+            positions = positions + 1
+        return [s for s in results if s is not None]
+
+    def _choose(self, logits: Tensor, temperature: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Pick one token per row; return it and its log-prob under log_softmax(logits / temperature)."""
+        if temperature == 0:
+            logp = torch.log_softmax(logits, dim=-1)
+            chosen = logits.argmax(dim=-1)
+        else:
+            logp = torch.log_softmax(logits / temperature, dim=-1)
+            chosen = _draw(_filtered_probs(logp, self.top_p, self.top_k), generator)
+        return chosen, logp.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
+
+    def _finish(self, tokens: list[int], stops: tuple[str, ...], limit: int) -> FinishReason | None:
+        if tokens[-1] in self.eos_ids:
+            return "eos"
+        if stops:
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            if any(s in text for s in stops):
+                return "stop"
+        return "length" if len(tokens) >= limit else None
+
+    def _make_sample(self, tokens: list[int], logprobs: list[float], reason: FinishReason) -> Sample:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return Sample(token_ids=list(tokens), logprobs=list(logprobs), text=text, finish_reason=reason)
+
+    def _check_prompts(self, prompts: Sequence[Sequence[int]]) -> list[list[int]]:
+        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence) or len(prompts) == 0:
+            raise ValueError(f"expected a non-empty sequence of prompts (lists of token ids), got {prompts!r:.80}")
+        vocab = self.model.get_input_embeddings().num_embeddings
+        rows = []
+        for i, prompt in enumerate(prompts):
+            row = prompt.tolist() if isinstance(prompt, Tensor) else list(prompt) if isinstance(prompt, Sequence) else None
+            if not row or isinstance(prompt, (str, bytes)):
+                raise ValueError(f"expected prompt {i} a non-empty list of token ids, got {prompt!r:.80}")
+            bad = [t for t in row if not isinstance(t, int) or not 0 <= t < vocab]
+            if bad:
+                raise ValueError(f"expected prompt {i} of token ids in [0, {vocab}), got {bad[0]!r}")
+            rows.append(row)
+        return rows
+
+
+def _filtered_probs(logp: Tensor, top_p: float, top_k: int) -> Tensor:
+    """Probabilities with everything outside the top-k and the top-p nucleus set to 0 (not renormalised)."""
+    probs = logp.exp()
+    if top_k and top_k < probs.shape[-1]:
+        kth = probs.topk(top_k, dim=-1).values[:, -1:]
+        probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+    if top_p < 1:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the tokens ranked above each token
+        inside = before < top_p * sorted_probs.sum(-1, keepdim=True)
+        sorted_probs = torch.where(inside, sorted_probs, torch.zeros_like(sorted_probs))
+        sorted_probs[:, 0] = sorted_probs[:, 0].clamp(min=torch.finfo(sorted_probs.dtype).tiny)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return probs
+
+
+def _draw(probs: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One multinomial draw per row, on the generator's device when it differs from the tensor's."""
+    if generator is not None and generator.device != probs.device:
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _eos_ids(model: torch.nn.Module, tokenizer) -> frozenset[int]:
+    ids: set[int] = set()
+    for value in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    if not ids:
+        raise ValueError("expected a tokenizer or model with an eos token id, got none")
+    return frozenset(ids)
+
+
+def _check_stop(stop: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(stop, str) or not all(isinstance(s, str) and s for s in stop):
+        raise ValueError(f"expected stop a sequence of non-empty strings, got {stop!r}")
+    return tuple(stop)
+
+
+def _check_max_new_tokens(value: int) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected max_new_tokens an int >= 1, got {value!r}")
+    return value
+
+
+def _check_temperature(value: float) -> float:
+    if not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"expected temperature >= 0 (0 = greedy), got {value!r}")
+    return float(value)
