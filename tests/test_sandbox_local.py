@@ -1,0 +1,171 @@
+"""The local sandbox: results, files, stdin, error kinds, argument checks, isolation reports, concurrency, cleanup."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import pickle
+import sys
+import threading
+
+import pytest
+from sandbox_backends import LOCAL_BACKENDS, sandbox_fixture, sandbox_temp_dirs
+
+import turngym.tools.sandbox.base as sandbox_base
+import turngym.tools.sandbox.local as sandbox_local
+from turngym.tools.sandbox import Limits, RunResult, SandboxError, make_sandbox
+from turngym.tools.sandbox.local import LocalSandbox
+
+sandbox = sandbox_fixture(params=LOCAL_BACKENDS)
+
+
+def test_prints_and_exit_codes(sandbox):
+    result = sandbox.run("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)")
+    assert (result.stdout, result.stderr, result.exit_code, result.error) == ("out\n", "err\n", 3, None)
+    assert result.duration_s > 0 and not result.truncated and not result.ok
+    assert sandbox.run("print(6 * 7)").ok
+
+
+def test_traceback_names_the_code_and_shows_the_line(sandbox):
+    result = sandbox.run("x = 1\ny = x / 0\n")
+    assert result.exit_code == 1 and result.error is None
+    assert 'File "<code>", line 2' in result.stderr and "y = x / 0" in result.stderr
+    assert result.stderr.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "runner" not in result.stderr  # the launcher's own frame is dropped
+
+
+def test_syntax_error_is_a_normal_exit(sandbox):
+    result = sandbox.run("def f(:\n")
+    assert result.exit_code == 1 and result.error is None and "SyntaxError" in result.stderr
+
+
+def test_stdin_files_and_imports_from_the_work_dir(sandbox):
+    files = {"data.txt": "a\nb\n", "pkg/helper.py": "VALUE = 41\n", "raw.bin": b"\x00\xff"}
+    code = (
+        "import os, sys\nfrom pkg.helper import VALUE\n"
+        "print(sorted(os.listdir('.')), open('data.txt').read().split(), VALUE + 1, open('raw.bin', 'rb').read())\n"
+        "print(sys.stdin.read().upper())"
+    )
+    result = sandbox.run(code, stdin="hello", files=files)
+    assert result.stdout == "['data.txt', 'pkg', 'raw.bin'] ['a', 'b'] 42 b'\\x00\\xff'\nHELLO\n", result.stderr
+
+
+def test_calls_are_independent(sandbox):
+    assert sandbox.run("open('left.txt', 'w').write('x'); import os; print(os.listdir('.'))").stdout == "['left.txt']\n"
+    assert sandbox.run("import os; print(os.listdir('.'))").stdout == "[]\n"
+
+
+def test_main_module_behaves_like_python_c(sandbox):
+    code = (
+        "import pickle, sys\nclass Point:\n    pass\n"
+        "print(__name__, sys.argv, type(pickle.loads(pickle.dumps(Point()))).__name__)"
+    )
+    assert sandbox.run(code).stdout == "__main__ ['-c'] Point\n"
+
+
+def test_unicode_round_trips(sandbox):
+    assert sandbox.run("print('héllo ✓ 日本')").stdout == "héllo ✓ 日本\n"
+
+
+def test_output_over_the_cap_is_truncated_not_an_error(sandbox):
+    result = sandbox.run("print('y' * 5000)", limits=Limits(output_bytes=1000))
+    assert result.truncated and result.error is None and result.exit_code == 0
+    assert result.stdout == "y" * 1000
+
+
+def test_exit_without_cleanup_and_signals(sandbox):
+    assert sandbox.run("import os; os._exit(7)").exit_code == 7
+    killed = sandbox.run("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    assert (killed.error, killed.exit_code, killed.message) == ("killed", None, "killed by SIGSEGV")
+
+
+def test_file_size_limit(sandbox):
+    code = "open('big', 'wb').write(b'x' * (3 * 2**20))"
+    result = sandbox.run(code, limits=Limits(file_size_mb=1))
+    assert result.exit_code == 1 and "File too large" in result.stderr
+    assert sandbox.run(code, limits=Limits(file_size_mb=4)).exit_code == 0
+
+
+def test_concurrent_calls_from_threads(sandbox):
+    results: dict[int, RunResult] = {}
+
+    def call(i: int) -> None:
+        results[i] = sandbox.run(f"import sys; print({i} * int(sys.stdin.read()))", stdin="3", files={"i": str(i)})
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {i: r.stdout for i, r in results.items()} == {i: f"{3 * i}\n" for i in range(8)}
+
+
+def test_no_leaked_descriptors_or_temp_dirs(sandbox):
+    sandbox.run("print(1)")
+    fds, dirs = len(os.listdir("/proc/self/fd")), sandbox_temp_dirs()
+    for code in ("print(1)", "import time; time.sleep(5)", "print('x' * 10**8)", "import os; os.chmod('.', 0)"):
+        sandbox.run(code, limits=Limits(wall_seconds=0.5))
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert sandbox_temp_dirs() <= dirs
+
+
+def test_isolation_reports_what_is_in_force():
+    forced = LocalSandbox(isolation="rlimits")
+    assert forced.isolation["method"] == "rlimits-only" and forced.isolation["network"] == "host"
+    auto = LocalSandbox()
+    if auto.isolation["method"] == "bubblewrap":
+        assert auto.isolation["network"] == "loopback-only" and "fallback" not in auto.isolation
+        assert auto.run("import os; print(os.getuid(), os.getcwd())").stdout == "65534 /sandbox\n"
+    else:
+        assert auto.isolation["network"] == "host" and auto.isolation["fallback"].startswith("bubblewrap not used")
+
+
+def test_missing_interpreter_is_a_sandbox_error():
+    with pytest.raises(SandboxError, match="expected '/nonexistent/bin/python3'"):
+        LocalSandbox(python="/nonexistent/bin/python3")
+    with pytest.raises(SandboxError, match="expected 'no-such-python' on /usr/local/bin:/usr/bin:/bin"):
+        LocalSandbox(python="no-such-python")
+
+
+def test_bubblewrap_required_but_unusable_is_a_sandbox_error():
+    outside = os.path.realpath(sys.executable)
+    if outside.startswith("/usr/"):
+        pytest.skip(f"needs an interpreter outside /usr; the test runs on {outside}")
+    with pytest.raises(SandboxError, match="bubblewrap isolation is not available here: .* outside /usr"):
+        LocalSandbox(python=outside, isolation="bubblewrap")
+
+
+def test_argument_errors():
+    box = LocalSandbox(isolation="rlimits")
+    with pytest.raises(ValueError, match="isolation: expected one of 'auto', 'bubblewrap', 'rlimits', got 'vm'"):
+        LocalSandbox(isolation="vm")
+    with pytest.raises(TypeError, match="limits: expected a Limits, got dict"):
+        LocalSandbox(limits={"cpu_seconds": 1})
+    with pytest.raises(TypeError, match="code: expected str, got bytes"):
+        box.run(b"print(1)")
+    for name in ("../escape.txt", "/etc/x", ""):
+        with pytest.raises(ValueError, match="files: expected relative paths inside the work dir"):
+            box.run("pass", files={name: "x"})
+    with pytest.raises(TypeError, match=r"files\['a'\]: expected str or bytes, got int"):
+        box.run("pass", files={"a": 1})
+
+
+def test_limits_validation():
+    with pytest.raises(ValueError, match="Limits.wall_seconds: expected a number >= 0.01, got -1"):
+        Limits(wall_seconds=-1)
+    with pytest.raises(TypeError, match="Limits.processes: expected an integer, got float 2.5"):
+        Limits(processes=2.5)
+    assert Limits().replace(memory_mb=256).memory_mb == 256
+    assert pickle.loads(pickle.dumps(Limits(cpu_seconds=2))) == Limits(cpu_seconds=2)
+
+
+def test_make_sandbox():
+    assert isinstance(make_sandbox("local", isolation="rlimits"), LocalSandbox)
+    with pytest.raises(ValueError, match="sandbox kind: expected one of 'local', 'docker', got 'vm'"):
+        make_sandbox("vm")
+
+
+@pytest.mark.parametrize("module", [sandbox_base, sandbox_local])
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
