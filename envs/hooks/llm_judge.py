@@ -1,0 +1,264 @@
+"""``LLMJudge``: the judge hook backed by a local HF model or an OpenAI-compatible endpoint.
+
+``JudgeHook`` builds the rubric prompt, parses scores and records failures; this module supplies
+``generate``. A local model answers all prompts of a ``score_batch`` in one batched sampling call
+(``StepSampler``: one left-padded prefill, one decode loop). An endpoint gets one
+``POST /v1/chat/completions`` per prompt (the chat API takes one conversation per request), sent
+concurrently, with timeouts and retries. A request that still fails, or an answer without a score,
+is a recorded failure (score None, "not applicable"), never an exception.
+
+>>> import turngym
+>>> env = turngym.make("turngym/GuessNumber-v0")
+>>> _ = env.reset(seed=0); _ = env.step("<guess>50</guess>")
+>>> judge = LLMJudge(lambda prompts: ["Score: 8" for _ in prompts])  # any backend(prompts) -> replies
+>>> judge.score_batch([env.last_context])
+[0.8]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from turngym.envs.hooks.judge import DEFAULT_RUBRIC, JudgeHook
+from turngym.envs.messages import Message
+
+Generate = Callable[[Sequence[list[Message]]], list[Any]]
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class JudgeRequestError:
+    """A reply that never came (HTTP error, timeout, bad JSON). Scores None; its repr is the failure."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"judge request failed: {self.message}"
+
+
+class LLMJudge(JudgeHook):
+    """A judge hook whose replies come from ``backend(prompts) -> list[str]`` (one batched call).
+
+    Build it with ``LLMJudge.from_hf(model, tokenizer)`` or ``LLMJudge.from_endpoint(url, model)``;
+    any callable with that signature works too. ``failures`` keeps every unparseable answer and
+    every failed request; ``calls`` counts backend calls and ``prompts_scored`` the prompts.
+    """
+
+    def __init__(
+        self,
+        backend: Generate,
+        *,
+        name: str = "judge",
+        rubric: str = DEFAULT_RUBRIC,
+        scale: float = 10.0,
+        history_messages: int = 6,
+    ):
+        if not callable(backend):
+            raise TypeError(f"expected a callable backend(prompts) -> list[str], got {type(backend).__name__}")
+        super().__init__(name=name, rubric=rubric, scale=scale, history_messages=history_messages)
+        self.backend = backend
+        self.calls = 0
+        self.prompts_scored = 0
+
+    def generate(self, prompts: Sequence[list[Message]]) -> list[Any]:
+        if not prompts:
+            return []
+        self.calls += 1
+        self.prompts_scored += len(prompts)
+        return self.backend(prompts)
+
+    @classmethod
+    def from_hf(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        rubric: str = DEFAULT_RUBRIC,
+        name: str = "judge",
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        max_prompt_tokens: int | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> LLMJudge:
+        """A judge on a local transformers model: every prompt of a batch in one sampling call.
+
+        ``temperature=0`` decodes greedily; ``max_prompt_tokens`` keeps the end of longer prompts.
+        """
+        backend = HFJudgeBackend(
+            model,
+            tokenizer,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            max_prompt_tokens=max_prompt_tokens,
+            seed=seed,
+        )
+        return cls(backend, name=name, rubric=rubric, **kwargs)
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        base_url: str,
+        model: str,
+        *,
+        rubric: str = DEFAULT_RUBRIC,
+        name: str = "judge",
+        api_key: str | None = None,
+        max_tokens: int = 32,
+        temperature: float = 0.0,
+        timeout: float = 60.0,
+        retries: int = 2,
+        max_concurrency: int = 8,
+        **kwargs: Any,
+    ) -> LLMJudge:
+        """A judge on an OpenAI-compatible server (``base_url`` like ``http://host:8000`` or ``.../v1``)."""
+        backend = EndpointJudgeBackend(
+            base_url,
+            model,
+            api_key=api_key,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            timeout=timeout,
+            retries=retries,
+            max_concurrency=max_concurrency,
+        )
+        return cls(backend, name=name, rubric=rubric, **kwargs)
+
+
+class HFJudgeBackend:
+    """Renders each prompt with the tokenizer's chat template and samples all replies in one call."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        max_prompt_tokens: int | None = None,
+        seed: int = 0,
+    ):
+        from turngym.agents.sampler import StepSampler
+
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError("the judge's tokenizer has no chat template; expected a chat model's tokenizer")
+        self.tokenizer = tokenizer
+        self.max_prompt_tokens = max_prompt_tokens
+        self.temperature = temperature
+        self.sampler = StepSampler(model, tokenizer, max_new_tokens=max_new_tokens, temperature=temperature or 1.0)
+        self.seed = seed
+
+    def encode(self, prompt: list[Message]) -> list[int]:
+        text = self.tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if self.max_prompt_tokens is not None and len(ids) > self.max_prompt_tokens:
+            ids = ids[-self.max_prompt_tokens :]
+        return ids
+
+    def __call__(self, prompts: Sequence[list[Message]]) -> list[str]:
+        import torch
+
+        ids = [self.encode(p) for p in prompts]
+        if self.temperature == 0.0:
+            return [sample.text for sample in self.sampler.greedy(ids)]
+        device = getattr(self.sampler, "device", None) or next(self.sampler.model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        self.seed += 1
+        return [group[0].text for group in self.sampler.sample(ids, k=1, generator=generator)]
+
+
+class EndpointJudgeBackend:
+    """One ``POST /v1/chat/completions`` per prompt, sent concurrently, with timeouts and retries.
+
+    Retries (exponential backoff from ``backoff`` seconds) on connection errors, timeouts and the
+    statuses in ``RETRY_STATUS``; a request that still fails returns a ``JudgeRequestError``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        max_tokens: int = 32,
+        temperature: float = 0.0,
+        timeout: float = 60.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        max_concurrency: int = 8,
+    ):
+        import httpx
+
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"expected base_url like 'http://host:port' or 'http://host:port/v1', got {base_url!r}")
+        if retries < 0 or max_concurrency < 1 or timeout <= 0:
+            raise ValueError(
+                f"expected retries >= 0, max_concurrency >= 1, timeout > 0, got {retries}, {max_concurrency}, {timeout}"
+            )
+        root = base_url.rstrip("/")
+        self.url = root + ("/chat/completions" if root.endswith("/v1") else "/v1/chat/completions")
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.retries = retries
+        self.backoff = backoff
+        self.max_concurrency = max_concurrency
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # loopback judges must not go through a proxy from the environment
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout), headers=headers, trust_env=not _is_loopback(root))
+        self.requests = 0
+
+    def __call__(self, prompts: Sequence[list[Message]]) -> list[str | JudgeRequestError]:
+        if len(prompts) == 1:
+            return [self.complete(prompts[0])]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts))) as pool:
+            return list(pool.map(self.complete, prompts))
+
+    def complete(self, prompt: list[Message]) -> str | JudgeRequestError:
+        """One chat completion: the reply text, or a ``JudgeRequestError`` after the retries."""
+        import httpx
+
+        body = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m.get("content") or ""} for m in prompt],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+        error = "no attempt"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            self.requests += 1
+            try:
+                response = self.client.post(self.url, json=body)
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__} at {self.url}: {exc}"
+                continue
+            if response.status_code in RETRY_STATUS:
+                error = f"HTTP {response.status_code} from {self.url}: {response.text[:200]}"
+                continue
+            if response.status_code != 200:
+                return JudgeRequestError(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+            try:
+                content = response.json()["choices"][0]["message"]["content"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                return JudgeRequestError(f"expected an OpenAI chat completion from {self.url}, got {response.text[:200]!r}")
+            if not isinstance(content, str):
+                return JudgeRequestError(f"expected a string message content from {self.url}, got {type(content).__name__}")
+            return content
+        return JudgeRequestError(error)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
