@@ -44,3 +44,43 @@ def retriever(
     except (OSError, ValueError, RetrievalServerError) as exc:  # a missing or bad index, a port in use
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@serve_app.command("mcp")
+def mcp_tools_server(
+    env: Annotated[str | None, typer.Option("--env", help="Serve this env's tools, after reset(seed).")] = None,
+    tools: Annotated[
+        list[str] | None, typer.Option("--tools", help="Also serve the Tool or list of Tools at module:attr (repeatable).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the env's reset (its task feeds hidden tool arguments).")] = 0,
+    transport: Annotated[str, typer.Option(help="stdio, or http (streamable HTTP at http://HOST:PORT/mcp).")] = "stdio",
+    host: Annotated[str, typer.Option(help="Interface to bind (http); 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (http; 0 picks a free one).", min=0, max=65535)] = 8765,
+    name: Annotated[str, typer.Option(help="Server name reported to clients.")] = "turngym",
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Env keyword argument as key=value (YAML value).")] = None,
+) -> None:
+    """Serve turngym tools over MCP (Model Context Protocol) until the client leaves or Ctrl+C / SIGTERM."""
+    from turngym.cli.commands import _env_id, parse_sets
+    from turngym.tools.mcp_server import env_tools, load_tools, serve_tools
+
+    if transport not in ("stdio", "http"):
+        raise typer.BadParameter(f"expected stdio or http, got {transport!r}", param_hint="--transport")
+    if env is None and not tools:
+        raise typer.BadParameter("expected --env ENV_ID or --tools module:attr, got neither", param_hint="--env")
+    served, hidden, made = [], {}, None
+    try:
+        if env is not None:
+            served, hidden, made = env_tools(_env_id(env), seed=seed, **parse_sets(set_))
+        for reference in tools or []:
+            served += load_tools(reference)
+        serve_tools(served, name=name, transport=transport, host=host, port=port, hidden=hidden)
+    except (TypeError, ValueError) as exc:  # bad --tools, duplicate names, tools that need an env
+        raise typer.BadParameter(str(exc)) from None
+    except OSError as exc:  # a port in use
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if made is not None:
+            made.close()
