@@ -105,6 +105,7 @@ def serve_tools(
     port); the line ``serving N tools (...) at URL`` goes to stdout once it listens (stderr for stdio)."""
     if transport not in ("stdio", "http"):
         raise ValueError(f"transport must be 'stdio' or 'http', got {transport!r}")
+    tools = list(tools)
     server = build_server(tools, name=name, hidden=hidden)
     names = ", ".join(t.name for t in tools)
     if transport == "stdio":
