@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 serve_app = typer.Typer(
-    help="Serve turngym tools over HTTP (a retrieval index speaking Search-R1's /retrieve format).",
+    help="Serve turngym tools: a retrieval index (Search-R1's /retrieve), an env's tools over MCP, a policy (OpenAI API).",
     no_args_is_help=True,
     add_completion=False,
 )
