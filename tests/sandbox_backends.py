@@ -1,15 +1,19 @@
-"""Sandbox backends for tests: their names, how each is built, and a module-scoped fixture factory.
+"""Sandbox backends for tests: their names, how each is built, and module-scoped fixture factories.
 
 ``sandbox = sandbox_fixture()`` in a test module gives a ``sandbox`` fixture parametrized over every backend:
 ``local`` (bubblewrap where it works), ``local-rlimits`` (the fallback, forced) and ``docker`` (marked ``docker``;
-deselect with ``-m "not docker"`` where no dockerd runs). A backend that cannot be built fails its tests with the
-reason; nothing is skipped silently.
+deselect with ``-m "not docker"`` where no dockerd runs). ``backend = backend_fixture()`` gives a ``Backend``
+instead: the backend's name, its sandbox, and a second sandbox of the same kind built on first use. A backend that
+cannot be built fails its tests with the reason; nothing is skipped silently.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -35,6 +39,51 @@ def sandbox_fixture(name: str = "sandbox", params: list[Any] | None = None, **kw
         sandbox = build_sandbox(request.param, **kwargs)
         yield sandbox
         sandbox.close()
+
+    return fixture
+
+
+@dataclass
+class Backend:
+    """One backend under test: its name, its sandbox, and another one of the same kind."""
+
+    name: str
+    sandbox: Sandbox
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    _other: Sandbox | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.name in LOCAL_BACKENDS
+
+    def other(self) -> Sandbox:
+        """A second sandbox of this backend (built on first use, closed with the first)."""
+        if self._other is None:
+            self._other = build_sandbox(self.name, **self.kwargs)
+        return self._other
+
+    def assert_still_works(self) -> None:
+        """This sandbox, another one of its kind, and the host all still run code."""
+        for sandbox in (self.sandbox, self.other()):
+            result = sandbox.run("print('still ok')")
+            assert (result.stdout, result.error) == ("still ok\n", None), result
+        host = subprocess.run([sys.executable, "-c", "print('host ok')"], capture_output=True, text=True, timeout=60)
+        assert host.stdout == "host ok\n"
+
+    def close(self) -> None:
+        for sandbox in (self.sandbox, self._other):
+            if sandbox is not None:
+                sandbox.close()
+
+
+def backend_fixture(name: str = "backend", params: list[Any] | None = None, **kwargs: Any) -> Callable[..., Any]:
+    """A module-scoped fixture called ``name`` that yields a ``Backend`` per backend name and closes it afterwards."""
+
+    @pytest.fixture(scope="module", params=BACKENDS if params is None else params, name=name)
+    def fixture(request: pytest.FixtureRequest) -> Iterator[Backend]:
+        backend = Backend(request.param, build_sandbox(request.param, **kwargs), kwargs)
+        yield backend
+        backend.close()
 
     return fixture
 

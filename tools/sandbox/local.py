@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -140,9 +141,9 @@ class LocalSandbox(Sandbox):
             work = root / "work"
             _write_files(work, files, uid)
             if self._method == "bubblewrap":
-                prefix, tmp = bubblewrap_argv(work), "/tmp"
+                wrapper, tmp = partial(bubblewrap_argv, work), "/tmp"
             else:
-                prefix, tmp = [], str(root / "tmp")
+                wrapper, tmp = None, str(root / "tmp")
                 _make_dir(Path(tmp), uid)
             env = {
                 "PATH": SYSTEM_PATH,
@@ -152,7 +153,9 @@ class LocalSandbox(Sandbox):
                 "USER": "sandbox",
                 "LOGNAME": "sandbox",
             }
-            outcome = run_process(prefix, self.python, code=code, stdin=stdin, cwd=str(work), env=env, uid=uid, limits=limits)
+            outcome = run_process(
+                self.python, wrapper=wrapper, code=code, stdin=stdin, cwd=str(work), env=env, uid=uid, limits=limits
+            )
         finally:
             _remove_tree(root)
         return classify(outcome, limits)
@@ -169,9 +172,19 @@ class LocalSandbox(Sandbox):
         return f"LocalSandbox(method={self._method!r}, python={self.python!r}, limits={self.limits})"
 
 
-def bubblewrap_argv(work: Path) -> list[str]:
-    """bwrap's command line: fresh namespaces, read-only system folders, the work dir at /sandbox."""
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+def bubblewrap_argv(work: Path, info_fd: int) -> list[str]:
+    """bwrap's command line: fresh namespaces, a read-only root with the system folders, a private /tmp, the work dir
+    at /sandbox; bwrap writes the sandbox's init pid to ``info_fd``."""
+    argv = [
+        "bwrap",
+        "--info-fd",
+        str(info_fd),
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+    ]
     argv += ["--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -181,7 +194,7 @@ def bubblewrap_argv(work: Path) -> list[str]:
     for path in ETC_FILES:
         argv += ["--ro-bind-try", path, path]
     argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--bind", str(work), SANDBOX_CWD, "--chdir", SANDBOX_CWD]
-    return argv
+    return argv + ["--remount-ro", "/"]
 
 
 def _resolve_python(python: str) -> str:

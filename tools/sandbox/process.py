@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import selectors
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from turngym.tools.sandbox.base import ErrorKind, Limits, RunResult
 RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text(encoding="utf-8")
 OPEN_FILES = 1024  # RLIMIT_NOFILE inside the sandbox
 OUTPUT_KILL_BYTES = 16 * 2**20  # stdout + stderr beyond this (or 2 x output_bytes, the larger) stops the call
+KILL_WAIT_S = 5.0  # how long bubblewrap may take to empty a killed sandbox's pid namespace
 LINGER_S = 0.1  # after the main process exits, how long to wait for leftovers that still hold its pipes
 CHUNK = 65_536
 
@@ -56,9 +59,9 @@ def runner_command(python: str, limits: Limits, code_fd: int, status_fd: int) ->
 
 
 def run_process(
-    prefix: list[str],
     python: str,
     *,
+    wrapper: Callable[[int], list[str]] | None,
     code: str,
     stdin: str,
     cwd: str,
@@ -66,52 +69,111 @@ def run_process(
     uid: int | None,
     limits: Limits,
 ) -> Outcome:
-    """Run the launcher (behind ``prefix``, e.g. bwrap's command line) and collect everything it does."""
+    """Run the launcher and collect everything it does. ``wrapper(info_fd)`` is bubblewrap's command line (it writes
+    the sandbox's init pid to ``info_fd``); None runs the launcher directly."""
     status_read, status_write = os.pipe()
-    with tempfile.TemporaryFile() as code_file, tempfile.TemporaryFile() as stdin_file:
-        code_file.write(code.encode("utf-8", errors="surrogateescape"))
-        code_file.seek(0)
-        stdin_file.write(stdin.encode("utf-8", errors="surrogateescape"))
-        stdin_file.seek(0)
-        argv = prefix + runner_command(python, limits, code_file.fileno(), status_write)
-        identity = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
-        started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=stdin_file,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(code_file.fileno(), status_write),
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-                **identity,
-            )
-        except OSError as exc:
-            os.close(status_read)
-            os.close(status_write)
-            message = f"could not start {argv[0]}: {exc}".encode()
-            return Outcome(-1, b"", message, False, b"", None, time.monotonic() - started, 0)
-        os.close(status_write)
+    info_read, info_write = os.pipe()
+    os.set_blocking(info_read, False)
     try:
-        stdout, stderr, stopped = _collect(proc, limits, started + limits.wall_seconds)
-        _kill_group(proc.pid)  # leftovers in its process group; the leader is not reaped yet, so the id is still ours
-        returncode = proc.wait()
-        if uid is not None and not prefix:
-            kill_uid(uid)  # leftovers that left the group (setsid); under bubblewrap the pid namespace took them
-        duration = time.monotonic() - started
-        status = _read_all(status_read)
+        with tempfile.TemporaryFile() as code_file, tempfile.TemporaryFile() as stdin_file:
+            code_file.write(code.encode("utf-8", errors="surrogateescape"))
+            code_file.seek(0)
+            stdin_file.write(stdin.encode("utf-8", errors="surrogateescape"))
+            stdin_file.seek(0)
+            prefix = wrapper(info_write) if wrapper is not None else []
+            argv = prefix + runner_command(python, limits, code_file.fileno(), status_write)
+            identity = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
+            started = time.monotonic()
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=stdin_file,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(code_file.fileno(), status_write, info_write),
+                    cwd=cwd,
+                    env=env,
+                    start_new_session=True,
+                    **identity,
+                )
+            except OSError as exc:
+                message = f"could not start {argv[0]}: {exc}".encode()
+                return Outcome(-1, b"", message, False, b"", None, time.monotonic() - started, 0)
+            finally:
+                os.close(status_write)
+                os.close(info_write)
+        try:
+            kill = _Killer(proc.pid, info_read if wrapper is not None else None, uid if wrapper is None else None)
+            stdout, stderr, stopped = _collect(proc, limits, started + limits.wall_seconds, kill)
+            kill.leftovers()
+            returncode = proc.wait()
+            kill.by_uid()
+            duration = time.monotonic() - started
+            status = _read_all(status_read)
+        finally:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
     finally:
         os.close(status_read)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        os.close(info_read)
     truncated = stdout.seen > stdout.keep or stderr.seen > stderr.keep
-    return Outcome(returncode, bytes(stdout.data), bytes(stderr.data), truncated, status, stopped, duration, 128 if prefix else 0)
+    base = 128 if wrapper is not None else 0
+    return Outcome(returncode, bytes(stdout.data), bytes(stderr.data), truncated, status, stopped, duration, base)
 
 
-def _collect(proc: subprocess.Popen[bytes], limits: Limits, deadline: float) -> tuple[_Capped, _Capped, str | None]:
+class _Killer:
+    """Ends a call and everything it started. Under bubblewrap: SIGKILL the sandbox's init, so the kernel empties its
+    pid namespace, and bwrap exits only once that is done. Else: the process group, then (as root) the call's uid."""
+
+    def __init__(self, pid: int, info_fd: int | None, uid: int | None):
+        self.pid, self.info_fd, self.uid = pid, info_fd, uid
+        self._info = b""
+
+    def __call__(self) -> None:
+        init_pid = self._sandbox_init()
+        if init_pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(init_pid, signal.SIGKILL)
+            if _wait_exit(self.pid, KILL_WAIT_S):
+                return
+        self.leftovers()
+
+    def leftovers(self) -> None:
+        """SIGKILL the process group (its leader is not reaped yet, so the id is still ours)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def by_uid(self) -> None:
+        """Leftovers that left the group (setsid) when the call ran as a uid of its own without bubblewrap."""
+        if self.uid is not None:
+            kill_uid(self.uid)
+
+    def _sandbox_init(self) -> int | None:
+        """The host pid of the sandbox's init, from bwrap's info fd (None until bwrap has written it)."""
+        if self.info_fd is None:
+            return None
+        with contextlib.suppress(BlockingIOError):
+            self._info += os.read(self.info_fd, 4096)
+        match = re.search(rb'"child-pid":\s*(\d+)', self._info)
+        return int(match.group(1)) if match else None
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for the process to exit, without reaping it."""
+    end = time.monotonic() + timeout
+    delay = 0.001
+    while not _exited(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(delay)
+        delay = min(2 * delay, 0.02)
+    return True
+
+
+def _collect(
+    proc: subprocess.Popen[bytes], limits: Limits, deadline: float, kill: Callable[[], None]
+) -> tuple[_Capped, _Capped, str | None]:
     """Read stdout and stderr until both close and the process exits, the wall clock runs out, or output overflows."""
     assert proc.stdout is not None and proc.stderr is not None
     streams = {proc.stdout.fileno(): _Capped(limits.output_bytes), proc.stderr.fileno(): _Capped(limits.output_bytes)}
@@ -154,7 +216,7 @@ def _collect(proc: subprocess.Popen[bytes], limits: Limits, deadline: float) -> 
                 stopped = "output"
                 break
         if stopped is not None:
-            _kill_group(proc.pid)
+            kill()
             _drain(selector, streams, open_streams)
     finally:
         selector.close()
@@ -192,11 +254,6 @@ def _exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def kill_uid(uid: int, *, rounds: int = 20) -> None:
