@@ -15,11 +15,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from turngym.cli.index_cmd import index_app
+from turngym.cli.model_cmd import model_app
 from turngym.cli.serve_cmd import serve_app
 
 app = typer.Typer(help="turngym: Gymnasium environments for multi-turn LLM agents.", no_args_is_help=True, add_completion=False)
 app.add_typer(index_app, name="index")
 app.add_typer(serve_app, name="serve")
+app.add_typer(model_app, name="model")
 console = Console()
 
 SetOption = Annotated[list[str] | None, typer.Option("--set", "-s", help="Env keyword argument as key=value (YAML value).")]
