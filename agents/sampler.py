@@ -17,6 +17,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+from transformers.cache_utils import DynamicLayer
 
 from turngym.agents.logprobs import pad_batch, position_ids_from_mask
 
@@ -85,9 +86,9 @@ class StepSampler:
         stops = self.stop if stop is None else _check_stop(stop)
         temp = self.temperature if temperature is None else _check_temperature(temperature)
         if self.prefix_cache:
-            cache, mask, last = self._prefill(rows, repeat=k)
+            cache, mask, last = self._prefill(rows, repeat=k, room=limit)
         else:
-            cache, mask, last = self._prefill([r for r in rows for _ in range(k)], repeat=1)
+            cache, mask, last = self._prefill([r for r in rows for _ in range(k)], repeat=1, room=limit)
         flat = self._decode(cache, mask, last, limit, stops, temp, generator)
         return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
 
@@ -98,7 +99,7 @@ class StepSampler:
         return [s[0] for s in self.sample(prompts, 1, max_new_tokens=max_new_tokens, stop=stop, temperature=0.0)]
 
     # ---- prefill -------------------------------------------------------------------------------
-    def _prefill(self, rows: list[list[int]], repeat: int) -> tuple[object | None, Tensor, Tensor]:
+    def _prefill(self, rows: list[list[int]], repeat: int, room: int) -> tuple[object | None, Tensor, Tensor]:
         """Encode all but each row's last token once; return (cache, mask, last tokens), all with ``len(rows) * repeat`` rows."""
         device = self.model.device
         prefix_ids, prefix_mask = pad_batch([r[:-1] for r in rows], self.pad_id, side="left", device=device)
@@ -112,9 +113,7 @@ class StepSampler:
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = out.past_key_values
-            if repeat > 1:
-                cache.batch_repeat_interleave(repeat)
+            cache = _with_room(out.past_key_values, repeat, room)
         if repeat > 1:
             prefix_mask = prefix_mask.repeat_interleave(repeat, dim=0)
             last = last.repeat_interleave(repeat, dim=0)
@@ -154,6 +153,8 @@ class StepSampler:
             keep: list[int] = []
             picks = zip(active.tolist(), chosen.tolist(), chosen_logprobs.tolist(), strict=True)
             for i, (row, token, logprob) in enumerate(picks):
+                if results[row] is not None:
+                    continue  # finished, still in the batch until the next compaction
                 tokens[row].append(token)
                 logprobs[row].append(logprob)
                 reason = self._finish(tokens[row], stops, limit)
@@ -163,7 +164,7 @@ class StepSampler:
                     results[row] = self._make_sample(tokens[row], logprobs[row], reason)
             if not keep:
                 break
-            if len(keep) < len(active):
+            if 4 * (len(active) - len(keep)) >= len(active):  # drop finished rows once they are a quarter of the batch
                 index = torch.tensor(keep, dtype=torch.long, device=device)
                 cache.batch_select_indices(index)
                 active, chosen, positions = active[index], chosen[index], positions[index]
@@ -208,6 +209,80 @@ class StepSampler:
                 raise ValueError(f"expected prompt {i} of token ids in [0, {vocab}), got {bad[0]!r}")
             rows.append(row)
         return rows
+
+
+class _RoomyLayer(DynamicLayer):
+    """A ``DynamicLayer`` with spare room: a decode step writes into it instead of concatenating the whole cache."""
+
+    def __init__(self, keys: Tensor, values: Tensor, repeat: int, room: int) -> None:
+        super().__init__()
+        self.dtype, self.device = keys.dtype, keys.device
+        self.length = keys.shape[-2]
+        self.is_initialized = True
+        self._keys, self._values = (self._repeated(t, repeat, room) for t in (keys, values))
+        self._views()
+
+    def _repeated(self, cached: Tensor, repeat: int, room: int) -> Tensor:
+        """``cached.repeat_interleave(repeat, 0)`` written into a buffer with ``room`` free positions, in one copy."""
+        rows, heads, length, dim = cached.shape
+        buffer = cached.new_empty((rows, repeat, heads, length + room, dim))
+        buffer[:, :, :, :length] = cached.unsqueeze(1)
+        return buffer.view(rows * repeat, heads, length + room, dim)
+
+    def _views(self) -> None:
+        self.keys = self._keys[:, :, : self.length]
+        self.values = self._values[:, :, : self.length]
+
+    def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+        new = key_states.shape[-2]
+        if self.length + new > self._keys.shape[-2]:
+            grow = max(new, 64)
+            self._keys = torch.cat(
+                [self._keys, self._keys.new_empty((*self._keys.shape[:2], grow, self._keys.shape[-1]))], dim=-2
+            )
+            self._values = torch.cat(
+                [self._values, self._values.new_empty((*self._values.shape[:2], grow, self._values.shape[-1]))], dim=-2
+            )
+        self._keys[:, :, self.length : self.length + new] = key_states
+        self._values[:, :, self.length : self.length + new] = value_states
+        self.length += new
+        self._views()
+        return self.keys, self.values
+
+    def crop(self, tokens_to_remove: int) -> None:
+        if tokens_to_remove > 0:
+            raise ValueError(f"expected a negative number of tokens to remove, got {tokens_to_remove}")
+        self.length = max(0, self.length + tokens_to_remove)
+        self._views()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self._keys, self._values = self._keys.repeat_interleave(repeats, 0), self._values.repeat_interleave(repeats, 0)
+        self._views()
+
+    def batch_select_indices(self, indices: Tensor) -> None:
+        self._keys, self._values = self._keys[indices], self._values[indices]
+        self._views()
+
+    def reorder_cache(self, beam_idx: Tensor) -> None:
+        self.batch_select_indices(beam_idx.to(self._keys.device))
+
+
+def _with_room(cache, repeat: int, room: int):
+    """Repeat each row of a fresh prefill cache ``repeat`` times, its plain layers given room for ``room`` more tokens.
+
+    Layers of another kind (sliding windows, linear attention) keep their own ``batch_repeat_interleave``.
+    """
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        if repeat > 1:
+            cache.batch_repeat_interleave(repeat)
+        return cache
+    for i, layer in enumerate(layers):
+        if type(layer) is DynamicLayer and layer.is_initialized and layer.keys is not None and layer.keys.dim() == 4:
+            layers[i] = _RoomyLayer(layer.keys, layer.values, repeat, room)
+        elif repeat > 1:
+            layer.batch_repeat_interleave(repeat)
+    return cache
 
 
 def _filtered_probs(logp: Tensor, top_p: float, top_k: int) -> Tensor:
