@@ -99,6 +99,7 @@ def test_memory_bomb_fails_and_most_of_the_limit_works(backend):
     backend.assert_still_works()
 
 
+@pytest.mark.slow
 def test_memory_limit_is_accurate(backend):
     mb = 512
     grow = "chunks = []\nwhile True:\n    chunks.append(b'x' * 2**23)\n    print(8 * len(chunks), flush=True)\n"
@@ -148,7 +149,10 @@ def test_wall_limit_stops_a_call(backend, code):
 
 @pytest.mark.parametrize(
     "code",
-    ["import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 2**20)", "for i in range(10**7):\n    print(i)"],
+    [
+        "import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 2**20)",
+        pytest.param("for i in range(10**7):\n    print(i)", marks=pytest.mark.slow),
+    ],
     ids=["blocks", "lines"],
 )
 def test_huge_output_is_truncated_fast_with_bounded_memory(backend, code):

@@ -153,9 +153,8 @@ class LocalSandbox(Sandbox):
                 "USER": "sandbox",
                 "LOGNAME": "sandbox",
             }
-            outcome = run_process(
-                self.python, wrapper=wrapper, code=code, stdin=stdin, cwd=str(work), env=env, uid=uid, limits=limits
-            )
+            python = os.path.realpath(self.python) if self._method == "bubblewrap" else self.python  # symlinks outside /usr
+            outcome = run_process(python, wrapper=wrapper, code=code, stdin=stdin, cwd=str(work), env=env, uid=uid, limits=limits)
         finally:
             _remove_tree(root)
         return classify(outcome, limits)
