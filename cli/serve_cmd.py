@@ -84,3 +84,23 @@ def mcp_tools_server(
     finally:
         if made is not None:
             made.close()
+
+
+@serve_app.command("policy")
+def policy_server(
+    model: Annotated[Path, typer.Option("--model", help="Local model folder (from `turngym model prepare`).", file_okay=False)],
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).", min=0, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    name: Annotated[str | None, typer.Option(help="Model name clients send (default: the folder's name).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer when a request sets no max_tokens.", min=1)] = 256,
+    device: Annotated[str | None, typer.Option(help="Torch device (default: cuda when there is one, else cpu).")] = None,
+    dtype: Annotated[str | None, typer.Option(help="float32, bfloat16, float16 (default: bfloat16 on cuda).")] = None,
+) -> None:
+    """Serve a local model at /v1/chat/completions and /v1/models (OpenAI API, with logprobs) until Ctrl+C or SIGTERM."""
+    from turngym.agents.policy_server import serve
+
+    try:
+        serve(model, host, port, model_name=name, max_new_tokens=max_new_tokens, device=device, dtype=dtype)
+    except (OSError, ValueError, RuntimeError) as exc:  # no model folder, a bad dtype, a port in use
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

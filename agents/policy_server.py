@@ -1,0 +1,219 @@
+"""A local transformers model behind an OpenAI-compatible HTTP API (``turngym serve policy``).
+
+``POST /v1/chat/completions`` samples through ``HFPolicy`` (chat template, stop strings, ``n``
+samples from one shared prefix encoding, per-token log-probs), ``GET /v1/models`` lists the one
+model, ``GET /health`` answers ok. Requests are served one at a time (one model, one device).
+Beyond OpenAI's fields it reads vLLM's ``include_stop_str_in_output`` (keep the stop string in the
+text) and ``return_tokens_as_token_ids`` (log-prob entries name tokens as ``token_id:N``).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from turngym.agents.chat_tokens import ChatTemplateError, prompt_ids
+from turngym.agents.hf_policy import HFPolicy
+from turngym.agents.sampler import Sample
+
+
+class ChatRequest(BaseModel):
+    """The fields of an OpenAI chat completion request that the server reads (others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    temperature: float = Field(1.0, ge=0)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=64)
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    logprobs: bool = False
+    include_stop_str_in_output: bool = False
+    return_tokens_as_token_ids: bool = False
+
+
+def create_app(policy: HFPolicy, model_name: str, *, max_tokens_limit: int = 4096) -> Any:
+    """The FastAPI app serving ``policy`` as ``model_name``."""
+    from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI(title="turngym policy server")
+    lock = threading.Lock()
+
+    def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+        return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Any, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+        return error(400, f"invalid request: {problems}")
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "turngym"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat(request: ChatRequest) -> Any:
+        if request.model not in (None, model_name):
+            return error(404, f"model {request.model!r} is not served here; this server serves {model_name!r}", "not_found_error")
+        limit = request.max_completion_tokens or request.max_tokens or policy.sampler.max_new_tokens
+        if limit > max_tokens_limit:
+            return error(400, f"expected max_tokens <= {max_tokens_limit}, got {limit}")
+        stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or policy.sampler.stop)
+        try:
+            prompt = prompt_ids(policy.tokenizer, request.messages, request.tools or policy.tools, tool_role=policy.tool_role)
+        except (ChatTemplateError, ValueError) as exc:
+            return error(400, str(exc))
+        generator = torch.Generator(policy.model.device).manual_seed(request.seed) if request.seed is not None else None
+        with lock:
+            try:
+                samples = policy.sampler.sample(
+                    [prompt], request.n, generator=generator, max_new_tokens=limit, stop=stop, temperature=request.temperature
+                )[0]
+            except ValueError as exc:
+                return error(400, str(exc))
+        choices = [_choice(i, s, stop, request, policy.tokenizer) for i, s in enumerate(samples)]
+        completion = sum(len(s.token_ids) for s in samples)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model_name,
+            "choices": choices,
+            "usage": {"prompt_tokens": len(prompt), "completion_tokens": completion, "total_tokens": len(prompt) + completion},
+        }
+
+    return app
+
+
+def _choice(index: int, sample: Sample, stop: list[str], request: ChatRequest, tokenizer: Any) -> dict[str, Any]:
+    text, matched = sample.text, None
+    if sample.finish_reason == "stop":
+        at, matched = min(((text.find(s), s) for s in stop if s in text), default=(len(text), None))
+        text = text[: at + len(matched)] if matched and request.include_stop_str_in_output else text[:at]
+    choice: dict[str, Any] = {
+        "index": index,
+        "message": {"role": "assistant", "content": text},
+        "finish_reason": "length" if sample.finish_reason == "length" else "stop",
+        "stop_reason": matched,
+        "logprobs": None,
+    }
+    if request.logprobs:
+        choice["logprobs"] = {
+            "content": [
+                {
+                    "token": f"token_id:{t}" if request.return_tokens_as_token_ids else tokenizer.decode([t]),
+                    "logprob": lp,
+                    "bytes": list(tokenizer.decode([t]).encode()),
+                    "top_logprobs": [],
+                }
+                for t, lp in zip(sample.token_ids, sample.logprobs, strict=True)
+            ]
+        }
+    return choice
+
+
+class PolicyServer:
+    """``create_app`` served by uvicorn in a background thread; ``start()`` returns the bound port (0: a free one)."""
+
+    def __init__(self, policy: HFPolicy, model_name: str, host: str = "127.0.0.1", port: int = 0, **app_options: Any):
+        self.app = create_app(policy, model_name, **app_options)
+        self.host, self.port = host, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, timeout: float = 30.0) -> int:
+        import uvicorn
+
+        family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)  # IPPROTO_TCP: asyncio then sets TCP_NODELAY
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
+        self._sock, self.port = sock, sock.getsockname()[1]
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="turngym-policy-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the policy server on {self.host}:{self.port} did not start (see its log)")
+            time.sleep(0.01)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish, release the port. Idempotent."""
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self) -> PolicyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve(
+    model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, model_name: str | None = None, **policy_kwargs: Any
+) -> None:
+    """Load ``model_dir`` with ``HFPolicy.from_pretrained`` and serve it until SIGINT/SIGTERM.
+
+    Prints one line with the URL once the server accepts connections (``port=0`` picks a free port).
+    """
+    policy = HFPolicy.from_pretrained(model_dir, **policy_kwargs)
+    name = model_name or Path(model_dir).name
+    server = PolicyServer(policy, name, host, port)
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+        print(f"turngym policy server: model {name!r} from {model_dir} at {server.url}/v1 (Ctrl+C to stop)", flush=True)
+        while not stop.wait(0.25):
+            if not server.running:
+                raise RuntimeError(f"the policy server on {host}:{server.port} stopped unexpectedly")
+        print("turngym policy server: shutting down", flush=True)
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
