@@ -21,6 +21,7 @@ BUILTIN_ENVS = {
     "turngym/MultiHopQA-v0": "turngym.envs.search.multihop:MultiHopQAEnv",
     "turngym/WikiQA-v0": "turngym.envs.search.wikiqa:WikiQAEnv",
     "turngym/GrepSearch-v0": "turngym.envs.search.grep_env:GrepSearchEnv",
+    "turngym/ToolUse-v0": "turngym.envs.tooluse:ToolUseEnv",
 }
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order
 

@@ -112,3 +112,16 @@ def test_answers_are_scored_by_kind(answer, result, kind, score):
 
 def test_parse_number():
     assert parse_number("-3.5") == -3.5 and parse_number("x") is None and parse_number("") is None
+
+
+def test_python_reference_code_prints_the_computed_value():
+    from turngym.envs.tooluse.python_tasks import COMPUTATIONS
+    from turngym.tools.python_tool import PythonTool
+
+    tool = PythonTool("local")
+    try:
+        for computation in COMPUTATIONS:
+            for n in (computation.low, 97, computation.high):
+                assert tool.run({"code": computation.code.format(n=n)}).output == str(computation.fn(n))
+    finally:
+        tool.close()

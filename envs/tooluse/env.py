@@ -16,6 +16,8 @@ from turngym.envs.tooluse.tasks import MAX_DIFFICULTY, SPLITS, make_task
 from turngym.envs.tooluse.units import convert_units
 from turngym.tools.calculator import calculator
 from turngym.tools.core import Tool
+from turngym.tools.python_tool import PythonTool
+from turngym.tools.sandbox import Limits, Sandbox
 
 
 class ToolUseEnv(AgentEnv):
@@ -61,6 +63,7 @@ class ToolUseEnv(AgentEnv):
             task) or None for both.
         python_tool: offer the ``python`` tool and draw tasks that need it (default True).
         sandbox: where ``python`` runs: ``"local"`` (default), ``"docker"`` or a ``Sandbox``.
+        python_limits: a ``Limits`` for each ``python`` call (default: the sandbox's).
         rows: (low, high) rows per generated table.
         Plus every ``AgentEnv`` argument (parser, tools, budgets, process_rewards, reward_weights).
 
@@ -87,7 +90,8 @@ class ToolUseEnv(AgentEnv):
         split: str | None = "train",
         *,
         python_tool: bool = True,
-        sandbox: Any = "local",
+        sandbox: str | Sandbox = "local",
+        python_limits: Limits | None = None,
         rows: tuple[int, int] = (8, 20),
         **kwargs: Any,
     ):
@@ -108,9 +112,7 @@ class ToolUseEnv(AgentEnv):
         self.python_tool = bool(python_tool)
         tools: list[Tool] = [query_table, convert_units, calculator, date_add, days_between, weekday]
         if self.python_tool:
-            from turngym.tools.python_tool import PythonTool
-
-            tools.append(PythonTool(sandbox=sandbox))
+            tools.append(PythonTool(sandbox, limits=python_limits))
         kwargs.setdefault("max_turns", high + 3)
         super().__init__(builtin_tools=tools, **kwargs)
 
@@ -131,6 +133,13 @@ class ToolUseEnv(AgentEnv):
 
     def default_reward_weights(self) -> dict[str, float]:
         return {"tool_name": 0.2, "arguments": 0.2, "format": 0.2}
+
+    def close(self) -> None:
+        """Close the ``python`` tool's sandbox (a later call builds a new one)."""
+        tool = self.tools.get("python")
+        if isinstance(tool, PythonTool):
+            tool.close()
+        super().close()
 
     def oracle_action(self) -> Action | None:
         """The next pending reference call (one per turn), then the answer."""
