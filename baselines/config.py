@@ -59,12 +59,13 @@ class TrainConfig:
     checkpoint_every: int = doc(1, "Save a checkpoint every this many steps (0 for only at the end).")
     keep_checkpoints: int = doc(2, "Most recent checkpoints to keep.")
     device: str = doc("cpu", 'Torch device: "cpu", "cuda", "cuda:1"...')
+    threads: int = doc(0, "Torch CPU threads (0: leave torch's default; 1 is fastest for tiny models on a busy machine).")
     tensorboard: bool = doc(True, "Also write TensorBoard events when tensorboard is installed.")
 
     def __post_init__(self) -> None:
         for name in ("tiny_layers", "tiny_hidden", "tiny_heads", "steps", "max_turns", "max_new_tokens", "keep_checkpoints"):
             _check(getattr(self, name) >= 1, name, "an int >= 1", getattr(self, name))
-        for name in ("eval_every", "checkpoint_every", "eval_episodes"):
+        for name in ("eval_every", "checkpoint_every", "eval_episodes", "threads"):
             _check(getattr(self, name) >= 0, name, "an int >= 0", getattr(self, name))
         _check(self.lr > 0, "lr", "a float > 0", self.lr)
         _check(self.weight_decay >= 0, "weight_decay", "a float >= 0", self.weight_decay)

@@ -18,10 +18,12 @@ from turngym.cli.index_cmd import index_app
 from turngym.cli.model_cmd import model_app
 from turngym.cli.sandbox_cmd import sandbox_app
 from turngym.cli.serve_cmd import serve_app
+from turngym.cli.train_cmd import train_command
 
 app = typer.Typer(help="turngym: Gymnasium environments for multi-turn LLM agents.", no_args_is_help=True, add_completion=False)
 app.add_typer(index_app, name="index")
 app.add_typer(serve_app, name="serve")
+app.command("train")(train_command)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
 console = Console()

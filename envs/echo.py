@@ -2,65 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from turngym.envs.core import AgentEnv, Reply, Task
-from turngym.envs.hooks.base import Score, StepContext
-from turngym.envs.messages import Action
+from turngym.envs.messages import Action, user_message
 from turngym.envs.parsers import ParsedAction
 
 ECHO_WORDS = ("apple", "river", "stone", "cloud", "tiger", "piano", "lemon", "rocket")
-
-
-@dataclass(frozen=True)
-class EchoShaping:
-    """Partial credit on an episode's last action: the answer tag, the shown word and a well-formed answer.
-
-    Scored only when the episode ends (None before), so it cannot be collected once per turn.
-    """
-
-    name: str = "shaping"
-
-    def score_batch(self, contexts: Sequence[StepContext]) -> list[Score]:
-        return [_shaping(ctx) if ctx.terminated or ctx.truncated else None for ctx in contexts]
-
-
-def _shaping(ctx: StepContext) -> dict[str, float]:
-    text = ctx.action.get("content") or ""
-    return {
-        "tag": float("<answer>" in text),
-        "word": float(ctx.facts["word"] in text),
-        "format": float(ctx.parsed.answer is not None and ctx.action_error is None),
-    }
+_FIRST_WORD = re.compile(r"\s*([^\W\d_]+)")
 
 
 class EchoEnv(AgentEnv):
-    """Read a word and answer it back in answer tags.
+    """Read a word and say it back; a wrong word is answered with the word again.
 
     Description:
         Each task shows one word drawn with the seed from ``words`` ("echo apple"); the agent must
-        answer ``<answer>apple</answer>``. A learning check for trainers: with a word-level
-        tokenizer (``turngym.agents.tiny_lm.tiny_tokenizer("words", ECHO_WORDS)``) the tags and the
-        words are single tokens, a random model finds the shaping parts by chance, and only a
-        policy that reads the observation answers right more than ``1 / len(words)`` of the time.
+        say it back. A learning check for trainers: with a word-level tokenizer
+        (``turngym.agents.tiny_lm.tiny_tokenizer("words", [*ECHO_WORDS, "echo"])``) each word is
+        one token, so a randomly initialised model says the right word with a few-percent chance
+        per episode, and only a policy that reads the observation is right more often than
+        ``1 / len(words)``.
 
     Observation:
         Reset: a system prompt with the answer format and the task as a user message
-        ("echo WORD"). Step: a user message saying what was wrong with a malformed action.
+        ("echo WORD"). Step: "No. echo WORD" after a wrong word, or what was wrong with a
+        malformed action.
 
     Action:
-        ``<answer>WORD</answer>`` (``parser="tags"``).
+        ``<answer>WORD</answer>`` (``parser="tags"``), or text that starts with the word (its
+        first run of letters is the answer). An action that starts with no letters and holds no
+        answer tag is malformed.
 
     Rewards:
-        ``outcome``: 1.0 when the answer is the shown word, else 0.0 (at the end).
-        ``shaping/tag``, ``shaping/word``, ``shaping/format`` (weight 0.1 each, on the last step
-        only): the last action holds ``<answer>``, holds the shown word, is a well-formed answer.
-        Pass ``process_rewards=[]`` for the outcome alone.
+        ``outcome``: 1.0 when the right word is said within the episode, else 0.0 (at the end).
 
     Episode End:
-        Terminated on any answer, right or wrong. Truncated after ``max_turns`` (default 3) or
+        Terminated when the right word is said. Truncated after ``max_turns`` (default 3) or
         ``max_invalid_actions`` malformed actions.
 
     Arguments:
@@ -73,12 +52,14 @@ class EchoEnv(AgentEnv):
         >>> obs, info = env.reset(seed=0)
         >>> obs[1]["content"]
         'echo lemon'
+        >>> env.step("apple")[0][0]["content"]
+        'No. echo lemon'
         >>> obs, reward, terminated, truncated, info = env.step("<answer>lemon</answer>")
-        >>> round(reward, 3), terminated, info["reward_parts"]["outcome"]
-        (1.3, True, 1.0)
+        >>> reward, terminated, info["turn"]
+        (1.0, True, 2)
     """
 
-    instructions = "Repeat the word after echo."
+    instructions = "Say the word after echo."
     default_parser = "tags"
     answer_tag = "answer"
 
@@ -92,20 +73,20 @@ class EchoEnv(AgentEnv):
         kwargs.setdefault("max_turns", 3)
         super().__init__(**kwargs)
 
-    def default_process_rewards(self) -> list[Any]:
-        return [EchoShaping()]
-
-    def default_reward_weights(self) -> dict[str, float]:
-        return {"shaping": 0.1}
-
     def _make_task(self, options: Mapping[str, Any]) -> Task:
         word = self.words[int(self.np_random.integers(len(self.words)))]
         return Task(id=f"echo-{word}", prompt=f"echo {word}", answer=word, facts={"word": word})
 
     def _respond(self, parsed: ParsedAction) -> Reply:
-        if parsed.answer is None:
-            return self._reply_error("found no <answer>")
-        return Reply(outcome=self._score_answer(parsed.answer), done=True)
+        answer = parsed.answer
+        if answer is None:
+            first = _FIRST_WORD.match(parsed.text)
+            if first is None:
+                return self._reply_error("found no word and no <answer>")
+            answer = first.group(1)
+        if self._score_answer(answer) == 1.0:
+            return Reply(outcome=1.0, done=True)
+        return Reply(messages=[user_message(f"No. echo {self._state().task.facts['word']}")])
 
     def oracle_action(self) -> Action | None:
         return self.parser.render(answer=self._state().task.facts["word"])

@@ -1,0 +1,56 @@
+"""Multi-turn, trajectory-level GRPO.
+
+Each step: draw ``tasks_per_step`` task seeds, play ``group_size`` episodes of each (every turn of
+every running episode sampled in one batch), score each episode by its total reward, take
+group-relative advantages (reward minus the group's mean, over its std), and run the clipped
+policy-gradient loss on the policy's own tokens (env tokens masked), optionally with a KL penalty
+to the frozen initial model, for ``ppo_epochs`` gradient steps whose old log-probs are the sampling
+log-probs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from turngym.baselines.advantages import group_advantages
+from turngym.baselines.config import GRPOConfig
+from turngym.baselines.rollout import rollout_metrics
+from turngym.baselines.run import TrainingRun
+from turngym.baselines.update import policy_update
+
+
+def train_grpo(config: GRPOConfig, *, resume: bool = True, on_log: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+    """Train with GRPO; returns the last step's metrics (``{}`` when the run was already complete)."""
+    run = TrainingRun(config, resume=resume, on_log=on_log)
+    last: dict[str, Any] = {}
+    for step in run.steps():
+        # 1. rollouts: G episodes of each task, all envs stepped together
+        tasks = run.task_seeds(step, config.tasks_per_step)
+        seeds = [seed for seed in tasks for _ in range(config.group_size)]
+        episodes = run.collect(seeds)
+
+        # 2. advantages: each episode's total reward against its group's
+        rewards = [e.total_reward for e in episodes]
+        advantages = group_advantages(rewards, seeds, normalize_std=config.normalize_std)
+
+        # 3. update: clipped policy gradient on the sampled tokens only
+        stats = policy_update(
+            run.model,
+            run.optimizer,
+            [e.trajectory for e in episodes],
+            advantages,
+            pad_id=run.pad_id,
+            temperature=config.temperature,
+            clip_eps=config.clip_eps,
+            kl_coef=config.kl_coef,
+            ref_model=run.ref_model,
+            ppo_epochs=config.ppo_epochs,
+            micro_batch=config.micro_batch,
+            max_grad_norm=config.max_grad_norm,
+        )
+        flat_groups = advantages.view(config.tasks_per_step, config.group_size).abs().amax(dim=1) == 0
+        metrics = {**rollout_metrics(episodes), **stats, "rollout/zero_advantage_groups": float(flat_groups.float().mean())}
+        last = run.end_step(step, metrics)
+    run.close()
+    return last

@@ -1,0 +1,191 @@
+"""What every trainer does around its update: build the policy and envs, seed, resume, evaluate, log, checkpoint.
+
+A trainer reads::
+
+    run = TrainingRun(config)
+    for step in run.steps():                      # 1, 2, ... resuming after the last checkpoint
+        seeds = run.task_seeds(step)
+        ...sample episodes, compute advantages, update...
+        run.end_step(step, metrics)               # log, evaluate, checkpoint when due
+    run.close()                                   # final checkpoint, learning curve, exported model
+
+Steps count completed optimiser steps: the checkpoint of step N holds the weights after N updates,
+and a resumed run starts at N + 1 with the same sampling generator state, so a run killed at any
+moment replays exactly the steps it had not saved.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from turngym.baselines.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from turngym.baselines.config import RLConfig, TrainConfig, save_config
+from turngym.baselines.metrics import MetricsLogger
+from turngym.baselines.rollout import EpisodeTokens, collect_episodes, rollout_metrics
+
+EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
+FINAL_MODEL = "final_model"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch's global RNGs (dropout and anything else that reads them)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def build_policy(config: TrainConfig) -> Any:
+    """An ``HFPolicy`` from ``config.model``: a local folder, or "tiny" (a random tiny Llama and tokenizer)."""
+    from turngym.agents.hf_policy import HFPolicy, with_lora
+
+    sampling = {"stop": config.stop, "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
+    if config.model != "tiny":
+        return HFPolicy.from_pretrained(config.model, lora=config.lora, device=config.device, **sampling)
+    from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
+
+    tokenizer = tiny_tokenizer(config.tiny_tokenizer, config.tiny_words if config.tiny_tokenizer == "words" else ())
+    model = tiny_model(tokenizer, layers=config.tiny_layers, hidden=config.tiny_hidden, heads=config.tiny_heads, seed=config.seed)
+    model = model.to(config.device)
+    if config.lora is not None:
+        model = with_lora(model, config.lora)
+    return HFPolicy(model.eval(), tokenizer, **sampling)
+
+
+def make_envs(config: TrainConfig, n: int) -> list[Any]:
+    from turngym.envs.registration import make
+
+    return [make(config.env_id, **{"max_turns": config.max_turns, **config.env_kwargs}) for _ in range(n)]
+
+
+class TrainingRun:
+    """Policy, optimizer, generator, envs, metrics and checkpoints of one training run."""
+
+    def __init__(self, config: TrainConfig, *, resume: bool = True, on_log: Callable[[int, dict], None] | None = None):
+        self.config = config
+        self.out_dir = Path(config.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, self.out_dir / "config.yaml")
+        seed_everything(config.seed)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.policy = build_policy(config)
+        self.model = self.policy.model
+        self.tokenizer = self.policy.tokenizer
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        self.generator = torch.Generator(device=config.device).manual_seed(config.seed)
+        self.ref_model = self._reference() if isinstance(config, RLConfig) and config.kl_coef > 0 else None
+        self.metrics = MetricsLogger(self.out_dir, tensorboard=config.tensorboard)
+        self.on_log = on_log
+        self.start_step = 1
+        self.resumed_from: Path | None = None
+        self._train_envs: list[Any] = []
+        self._eval_envs: list[Any] = []
+        self._clock = time.perf_counter()
+        checkpoint = latest_checkpoint(self.out_dir) if resume else None
+        if checkpoint is not None:
+            state = load_checkpoint(checkpoint, self.model, self.optimizer, generators={"sampling": self.generator})
+            self.start_step = state["step"] + 1
+            self.resumed_from = checkpoint
+        self.metrics.truncate_after(self.start_step - 1)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def steps(self) -> Iterator[int]:
+        yield from range(self.start_step, self.config.steps + 1)
+
+    def task_seeds(self, step: int, n: int) -> list[int]:
+        """``n`` training task seeds for ``step``: a function of (seed, step) only, so a resumed run draws the same."""
+        rng = np.random.default_rng([self.config.seed, step])
+        return [int(s) for s in rng.integers(0, EVAL_SEED_BASE, size=n)]
+
+    def train_envs(self, n: int) -> list[Any]:
+        while len(self._train_envs) < n:
+            self._train_envs.extend(make_envs(self.config, n - len(self._train_envs)))
+        return self._train_envs[:n]
+
+    def collect(self, seeds: list[int]) -> list[EpisodeTokens]:
+        """One episode per seed with the training policy at the sampling temperature."""
+        self.model.eval()
+        envs = self.train_envs(len(seeds))
+        return collect_episodes(self.policy, envs, seeds, max_turns=self.config.max_turns, generator=self.generator)
+
+    def end_step(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Log the step's metrics (with an evaluation when due), then checkpoint when due."""
+        config = self.config
+        now = time.perf_counter()
+        metrics = {**metrics, "time/step_s": now - self._clock}
+        if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
+            metrics.update(self.evaluate(step))
+        self.metrics.log(step, metrics)
+        if "eval/success" in metrics:
+            self.metrics.plot()
+        if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps:
+            self.save(step)
+        if self.on_log is not None:
+            self.on_log(step, metrics)
+        self._clock = time.perf_counter()
+        return metrics
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """``eval_episodes`` episodes on held-out seeds at ``eval_temperature`` (0: greedy)."""
+        config = self.config
+        start = time.perf_counter()
+        batch = min(config.eval_episodes, 64)
+        while len(self._eval_envs) < batch:
+            self._eval_envs.extend(make_envs(config, batch - len(self._eval_envs)))
+        generator = torch.Generator(device=config.device).manual_seed(config.seed + step)
+        seeds = [EVAL_SEED_BASE + i for i in range(config.eval_episodes)]
+        episodes: list[EpisodeTokens] = []
+        self.model.eval()
+        for first in range(0, len(seeds), batch):
+            chunk = seeds[first : first + batch]
+            episodes += collect_episodes(
+                self.policy,
+                self._eval_envs[: len(chunk)],
+                chunk,
+                max_turns=config.max_turns,
+                generator=generator,
+                temperature=config.eval_temperature,
+            )
+        return {**rollout_metrics(episodes, prefix="eval"), "time/eval_s": time.perf_counter() - start}
+
+    def save(self, step: int) -> Path:
+        return save_checkpoint(
+            self.out_dir,
+            step,
+            self.model,
+            self.optimizer,
+            config=self.config.to_dict(),
+            generators={"sampling": self.generator},
+            keep=self.config.keep_checkpoints,
+        )
+
+    def close(self) -> Path:
+        """Plot the learning curve, export the model (or adapter) with its tokenizer, release envs."""
+        self.metrics.plot()
+        self.metrics.close()
+        final = self.out_dir / FINAL_MODEL
+        self.model.save_pretrained(final)
+        self.tokenizer.save_pretrained(final)
+        for env in self._train_envs + self._eval_envs:
+            env.close()
+        return final
+
+    def _reference(self) -> Any:
+        """The KL reference: the adapter switched off for a PEFT model, else a frozen copy of the initial model."""
+        if hasattr(self.model, "disable_adapter"):
+            return self.model.disable_adapter
+        import copy
+
+        ref = copy.deepcopy(self.model).eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        return ref
