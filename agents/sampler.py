@@ -302,10 +302,17 @@ def _filtered_probs(logp: Tensor, top_p: float, top_k: int) -> Tensor:
 
 
 def _draw(probs: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One multinomial draw per row, on the generator's device when it differs from the tensor's."""
-    if generator is not None and generator.device != probs.device:
-        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    """One inverse-CDF draw per row from unnormalised ``probs``: one uniform number per row from ``generator``.
+
+    The numbers are drawn on the generator's device (a CPU generator works for a CUDA model at the cost of
+    moving one float per row), so every device consumes the generator in the same way.
+    """
+    device = generator.device if generator is not None else probs.device
+    uniform = torch.rand((probs.shape[0], 1), generator=generator, device=device).to(probs.device)
+    cdf = probs.cumsum(dim=-1)
+    picked = torch.searchsorted(cdf, uniform * cdf[:, -1:], right=True).clamp(max=probs.shape[-1] - 1)
+    usable = probs.gather(-1, picked) > 0  # rounding at the top end could land on a token outside top-p/top-k
+    return torch.where(usable, picked, probs.argmax(dim=-1, keepdim=True)).squeeze(-1)
 
 
 def _eos_ids(model: torch.nn.Module, tokenizer) -> frozenset[int]:

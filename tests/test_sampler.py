@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from turngym.agents.logprobs import pad_batch, sequence_logprobs
-from turngym.agents.sampler import Sample, StepSampler
+from turngym.agents.sampler import Sample, StepSampler, _draw
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
 WORDS = ["paris", "rome", "city", "the", "is", "capital"]
@@ -40,10 +40,10 @@ def _gen(seed: int = 0) -> torch.Generator:
 def _recompute(model, tok, prompts, results, temperature: float) -> float:
     """Largest gap between the stored log-probs and sequence_logprobs on prompt + sample (right padded)."""
     pairs = [(p, s) for p, samples in zip(prompts, results, strict=True) for s in samples]
-    ids, mask = pad_batch([p + s.token_ids for p, s in pairs], tok.pad_token_id)
+    ids, mask = pad_batch([p + s.token_ids for p, s in pairs], tok.pad_token_id, device=model.device)
     with torch.no_grad():
         full = sequence_logprobs(model, ids, mask, temperature=temperature)
-    gaps = [full[r, len(p) : len(p) + len(s.token_ids)] - torch.tensor(s.logprobs) for r, (p, s) in enumerate(pairs)]
+    gaps = [full[r, len(p) : len(p) + len(s.token_ids)].cpu() - torch.tensor(s.logprobs) for r, (p, s) in enumerate(pairs)]
     return max(g.abs().max().item() for g in gaps)
 
 
@@ -216,3 +216,12 @@ def test_cuda_bf16_logprobs_match_recompute(lm, prompts):
     assert _recompute(model, tok, prompts, results, 1.0) < 5e-2  # bf16 batches of different shapes round differently
     cpu_gen = StepSampler(model, tok, max_new_tokens=5).sample(prompts, k=2, generator=_gen())
     assert all(len(s.token_ids) >= 1 for r in cpu_gen for s in r)
+
+
+def test_draws_follow_the_distribution_and_never_pick_a_zero():
+    probs = torch.tensor([[0.5, 0.3, 0.0, 0.2]]).repeat(20_000, 1) * 3.0  # unnormalised, like after top-p
+    drawn = _draw(probs, _gen(11))
+    freq = torch.bincount(drawn, minlength=4).float() / len(drawn)
+    assert freq[2] == 0
+    torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.0, 0.2]), atol=0.015, rtol=0)
+    assert torch.equal(drawn, _draw(probs, _gen(11)))
