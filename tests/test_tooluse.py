@@ -29,8 +29,9 @@ def test_oracle_solves_hundreds_of_tasks_with_python():
     assert sum(r.outcome for r in results) == len(results)
 
 
-def test_python_tasks_are_solved_through_the_sandbox():
-    env = turngym.make(ENV_ID, difficulty=2)
+@pytest.mark.parametrize("sandbox", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_python_tasks_are_solved_through_the_sandbox(sandbox):
+    env = turngym.make(ENV_ID, difficulty=2, sandbox=sandbox)
     for seed in range(200):
         env.reset(seed=seed)
         if "python" in env.state.task.facts["tools"]:

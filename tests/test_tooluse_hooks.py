@@ -86,11 +86,16 @@ def test_a_valid_order_other_than_the_reference_scores_the_same():
     assert info["reward_parts"]["outcome"] == 1.0
 
 
-def test_a_call_that_needs_an_unknown_output_does_not_score_yet():
-    env = _env(difficulty=2)
-    calls = _first_task(env, 2, lambda c: c[1]["name"] != c[0]["name"])
+def test_a_later_call_scores_only_with_exactly_the_reference_arguments():
+    env = _env(difficulty=3)
+    calls = _first_task(env, 3, lambda c: c[1]["name"] != c[0]["name"] and c[1]["after"] == [0])
+    guessed = {k: (v + 1 if isinstance(v, (int, float)) else v + "9") for k, v in calls[1]["arguments"].items()}
+    _, _, _, _, info = env.fork().step(_call(calls[1]["name"], guessed))
+    assert info["reward_parts"]["tool_name"] == 0.0 and "arguments" not in info["reward_parts"]
+    # the right inputs found without the first call (say, worked out in the head): both count as done
     _, _, _, _, info = env.step(_call(calls[1]["name"], calls[1]["arguments"]))
-    assert info["reward_parts"]["tool_name"] == 0.0
+    assert info["reward_parts"] == {"tool_name": 1.0, "arguments": 1.0, "format": 0.0}
+    assert env.oracle_action() == env.parser.render([(calls[2]["name"], calls[2]["arguments"])])
 
 
 def test_each_reference_call_earns_credit_once_unless_fully_matched():
@@ -126,6 +131,10 @@ def test_replay_tracks_matched_and_attempted_calls():
     assert progress.matched == set() and progress.attempted == {0} and progress.frontier(refs) == [0]
     progress = replay(refs, [bad, ok])
     assert progress.matched == {0} and progress.frontier(refs) == [1]
+    python = {"name": "python", "arguments": {"code": "print(6 * 7)"}, "output": "42", "after": []}
+    assert full_match({"name": "python", "arguments": {"code": "x"}, "ok": True, "output": "N = 42"}, python)
+    assert not full_match({"name": "python", "arguments": {"code": "x"}, "ok": True, "output": "42 or 43"}, python)
+    assert not full_match({"name": "calculator", "arguments": {"expression": "x"}, "ok": True, "output": "N = 6"}, refs[0])
 
 
 def test_hooks_do_not_apply_without_reference_calls_or_tool_calls():

@@ -5,13 +5,19 @@ outputs a call uses. The *frontier* is the unmatched calls whose ``after`` are a
 calls that may come next. A call *matches* a frontier call when it ran, has the same name, and
 either every argument agrees (numbers within a relative 1e-4, units by symbol, dates as dates,
 other strings ignoring case and spaces) or, for a free-form argument (a calculator expression,
-SQL, code), its output equals the reference output: "3*4" and "4*3" both match "12".
+SQL, code), its output equals the reference output: "3*4" and "4*3" both match "12" (and Python
+output whose last number is the reference number matches it, so "N = 42" matches "42").
+
+A call may also match a reference call beyond the frontier when its arguments equal the reference
+arguments exactly (after normalising): the agent found the inputs without the calls before it
+(arithmetic done in its head, two queries folded into one), and those calls count as matched too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,12 +63,23 @@ def values_match(tool: str, param: str, got: Any, want: Any) -> bool:
     return _text(got) == _text(want)
 
 
-def outputs_match(got: str, want: str) -> bool:
-    """Whether a tool output equals the reference output (numbers within 1e-6, text ignoring case and spaces)."""
+_NUMBERS = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def outputs_match(got: str, want: str, *, last_number: bool = False) -> bool:
+    """Whether a tool output equals the reference output (numbers within 1e-6, text ignoring case and
+    spaces); with ``last_number``, a numeric reference also matches the last number printed."""
     a, b = _number(got), _number(want)
+    if a is None and b is not None and last_number:
+        found = _NUMBERS.findall(got)
+        a = float(found[-1]) if found else None
     if a is not None and b is not None:
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
     return _text(got) == _text(want)
+
+
+def _output_matches(call: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
+    return bool(call.get("ok")) and outputs_match(str(call.get("output", "")), ref["output"], last_number=ref["name"] == "python")
 
 
 def _arguments(call: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +98,7 @@ def argument_score(call: Mapping[str, Any], ref: Mapping[str, Any]) -> float:
     hits = 0
     for param, value in want.items():
         if (ref["name"], param) in FREE_FORM:
-            hits += bool(call.get("ok")) and outputs_match(str(call.get("output", "")), ref["output"])
+            hits += _output_matches(call, ref)
         else:
             hits += param in got and values_match(ref["name"], param, got[param], value)
     return 0.5 * name_share + 0.5 * hits / len(want)
@@ -92,8 +109,32 @@ def full_match(call: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
     if call.get("name") != ref["name"] or not call.get("ok"):
         return False
     if any((ref["name"], p) in FREE_FORM for p in ref["arguments"]):
-        return outputs_match(str(call.get("output", "")), ref["output"])
+        return _output_matches(call, ref)
     return argument_score(call, ref) == 1.0
+
+
+def same_arguments(call: Mapping[str, Any], ref: Mapping[str, Any]) -> bool:
+    """The call ran, names the same tool, and every argument equals the reference's (normalised; free-form
+    text ignoring case and spaces): a match that needs no output to compare."""
+    got = _arguments(call)
+    if call.get("name") != ref["name"] or not call.get("ok") or set(got) != set(ref["arguments"]):
+        return False
+    return all(
+        _text(got[p]) == _text(v) if (ref["name"], p) in FREE_FORM else values_match(ref["name"], p, got[p], v)
+        for p, v in ref["arguments"].items()
+    )
+
+
+def ancestors(refs: Sequence[Mapping[str, Any]], j: int) -> set[int]:
+    """The reference calls whose outputs call ``j`` needs, directly or through others."""
+    found: set[int] = set()
+    todo = list(refs[j]["after"])
+    while todo:
+        k = todo.pop()
+        if k not in found:
+            found.add(k)
+            todo.extend(refs[k]["after"])
+    return found
 
 
 @dataclass
@@ -116,14 +157,20 @@ class Pairing:
 
 
 def pair_calls(refs: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]], progress: Progress) -> Pairing:
-    """Pair each call with a frontier reference call of its tool: a full match if one exists, else one
-    not attempted before (its best-scoring one); a reference call is credited once, except by a full match."""
+    """Pair each call with a frontier reference call of its tool: a full match if one exists (or a later
+    call with the same arguments), else one not attempted before (its best-scoring one); a reference call
+    is credited once, except by a full match."""
     frontier = progress.frontier(refs)
     used: set[int] = set()
     pairs = []
     for i, call in enumerate(calls):
         candidates = [j for j in frontier if refs[j]["name"] == call.get("name") and j not in used]
         full = [j for j in candidates if full_match(call, refs[j])]
+        full = full or [
+            j
+            for j, ref in enumerate(refs)
+            if j not in progress.matched and j not in frontier and j not in used and same_arguments(call, ref)
+        ]
         if full:
             j, is_full = full[0], True
         else:
@@ -142,6 +189,6 @@ def replay(refs: Sequence[Mapping[str, Any]], calls: Sequence[Mapping[str, Any]]
     for call in calls:
         for _, j, is_full in pair_calls(refs, [call], progress).pairs:
             if is_full:
-                progress.matched.add(j)
+                progress.matched |= {j, *ancestors(refs, j)}
             progress.attempted.add(j)
     return progress
