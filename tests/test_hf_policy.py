@@ -43,7 +43,8 @@ def test_from_pretrained_loads_fp32_on_cpu_with_the_chat_template(tiny_dir):
 
 
 def test_lora_trains_only_the_adapters_and_keeps_token_logprobs_exact(tiny_dir):
-    policy = HFPolicy.from_pretrained(tiny_dir, lora={"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+    lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    policy = HFPolicy.from_pretrained(tiny_dir, lora=lora, device="cpu")
     trainable = [n for n, p in policy.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     for name, param in policy.model.named_parameters():  # lora_B starts at 0: make the adapters matter
@@ -63,7 +64,7 @@ def test_lora_trains_only_the_adapters_and_keeps_token_logprobs_exact(tiny_dir):
     torch.testing.assert_close(adapted[mask], torch.tensor(sample.logprobs), atol=1e-4, rtol=0)
     assert (adapted[mask] - base[mask]).abs().max() > 1e-3
     with pytest.raises(TypeError, match="expected lora a dict of LoraConfig arguments"):
-        HFPolicy.from_pretrained(tiny_dir, lora=4)
+        HFPolicy.from_pretrained(tiny_dir, lora=4, device="cpu")
 
 
 def test_act_batch_samples_each_conversation_from_its_full_rendering():
