@@ -64,7 +64,7 @@ class ToolUseEnv(AgentEnv):
         python_tool: offer the ``python`` tool and draw tasks that need it (default True).
         sandbox: where ``python`` runs: ``"local"`` (default), ``"docker"`` or a ``Sandbox``.
         python_limits: a ``Limits`` for each ``python`` call (default: the sandbox's).
-        rows: (low, high) rows per generated table.
+        rows: (low, high) rows per generated table, within 5..100 (default 8-20).
         Plus every ``AgentEnv`` argument (parser, tools, budgets, process_rewards, reward_weights).
 
     Example:
@@ -103,9 +103,9 @@ class ToolUseEnv(AgentEnv):
         if split is not None and split not in SPLITS:
             raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
         if not (isinstance(rows, (tuple, list)) and len(rows) == 2 and all(isinstance(r, int) for r in rows)) or not (
-            2 <= rows[0] <= rows[1] <= 200
+            5 <= rows[0] <= rows[1] <= 100
         ):
-            raise ValueError(f"rows must be a (low, high) pair of ints with 2 <= low <= high <= 200, got {rows!r}")
+            raise ValueError(f"rows must be a (low, high) pair of ints with 5 <= low <= high <= 100, got {rows!r}")
         self.difficulty_range = (low, high)
         self.split = split
         self.rows = (rows[0], rows[1])

@@ -166,8 +166,8 @@ def _values(rng: np.random.Generator, column: Column, n: int) -> list[Any]:
 
 def make_table(rng: np.random.Generator, spec: TableSpec, rows: int) -> dict[str, Any]:
     """A table of ``rows`` rows with unique names: ``{"name", "columns": [[name, type]], "rows"}``."""
-    if not 1 <= rows <= 200:
-        raise ValueError(f"rows: expected 1..200, got {rows}")
+    if not 1 <= rows <= 100:
+        raise ValueError(f"rows: expected 1..100 (names stay unique), got {rows}")
     columns = [_names(rng, spec.name, rows), *(_values(rng, c, rows) for c in spec.columns[1:])]
     return {
         "name": spec.name,
