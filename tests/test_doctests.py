@@ -23,6 +23,7 @@ MODULES = [
     "turngym.envs.search.shell",
     "turngym.envs.search.regex",
     "turngym.envs.search.grep_env",
+    "turngym.envs.tooluse.env",
 ]
 
 
