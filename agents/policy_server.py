@@ -2,18 +2,20 @@
 
 ``POST /v1/chat/completions`` samples through ``HFPolicy`` (chat template, stop strings, ``n``
 samples from one shared prefix encoding, per-token log-probs), ``GET /v1/models`` lists the one
-model, ``GET /health`` answers ok. Requests are served one at a time (one model, one device).
+model, ``GET /health`` answers ok. Concurrent requests with the same settings are sampled together (one batch, one model).
 Beyond OpenAI's fields it reads vLLM's ``include_stop_str_in_output`` (keep the stop string in the
 text) and ``return_tokens_as_token_ids`` (log-prob entries name tokens as ``token_id:N``).
 """
 
 from __future__ import annotations
 
+import queue
 import signal
 import socket
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +45,77 @@ class ChatRequest(BaseModel):
     return_tokens_as_token_ids: bool = False
 
 
-def create_app(policy: HFPolicy, model_name: str, *, max_tokens_limit: int = 4096) -> Any:
-    """The FastAPI app serving ``policy`` as ``model_name``."""
+class Batcher:
+    """Collects concurrent requests for ``window_s`` and samples those with the same settings in one call.
+
+    Requests that carry a seed run alone, so that a seed gives the same answer whatever else is
+    being served. One worker thread owns the model.
+    """
+
+    def __init__(self, policy: HFPolicy, *, max_batch: int = 32, window_s: float = 0.005):
+        self.policy, self.max_batch, self.window_s = policy, max_batch, window_s
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.requests = self.calls = 0  # requests answered and sampler calls made, for /health
+        self.thread = threading.Thread(target=self._run, name="policy-batcher", daemon=True)
+        self.thread.start()
+
+    def submit(
+        self, prompt: list[int], n: int, *, max_new_tokens: int, stop: list[str], temperature: float, seed: int | None
+    ) -> list[Sample]:
+        """Block until the samples of one prompt are ready (errors of the sampler are raised here)."""
+        future: Future[list[Sample]] = Future()
+        self.queue.put(((n, max_new_tokens, tuple(stop), temperature, seed), prompt, future))
+        return future.result()
+
+    def close(self) -> None:
+        self.queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            batch = [item]
+            deadline = time.monotonic() + self.window_s
+            while len(batch) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                try:
+                    nxt = self.queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.queue.put(None)
+                    break
+                batch.append(nxt)
+            groups: dict[Any, list[Any]] = {}
+            for key, prompt, future in batch:
+                groups.setdefault(key if key[-1] is None else (key, id(future)), []).append((key, prompt, future))
+            for members in groups.values():
+                self._sample(members)
+
+    def _sample(self, members: list[Any]) -> None:
+        (n, limit, stop, temperature, seed), _, _ = members[0]
+        device = self.policy.model.device
+        generator = torch.Generator(device).manual_seed(seed) if seed is not None else None
+        try:
+            results = self.policy.sampler.sample(
+                [p for _, p, _ in members], n, generator=generator, max_new_tokens=limit, stop=stop, temperature=temperature
+            )
+        except Exception as exc:  # a bad request fails its own group; the worker goes on
+            for _, _, future in members:
+                future.set_exception(exc)
+            return
+        self.requests += len(members)
+        self.calls += 1
+        for (_, _, future), samples in zip(members, results, strict=True):
+            future.set_result(samples)
+
+
+def create_app(policy: HFPolicy, model_name: str, *, max_tokens_limit: int = 4096, max_batch: int = 32) -> Any:
+    """The FastAPI app serving ``policy`` as ``model_name`` (concurrent requests sampled in batches)."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     app = FastAPI(title="turngym policy server")
-    lock = threading.Lock()
+    batcher = Batcher(policy, max_batch=max_batch)
+    app.state.batcher = batcher
 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
         return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
@@ -61,8 +126,8 @@ def create_app(policy: HFPolicy, model_name: str, *, max_tokens_limit: int = 409
         return error(400, f"invalid request: {problems}")
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "requests": batcher.requests, "sampler_calls": batcher.calls}
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -80,14 +145,12 @@ def create_app(policy: HFPolicy, model_name: str, *, max_tokens_limit: int = 409
             prompt = prompt_ids(policy.tokenizer, request.messages, request.tools or policy.tools, tool_role=policy.tool_role)
         except (ChatTemplateError, ValueError) as exc:
             return error(400, str(exc))
-        generator = torch.Generator(policy.model.device).manual_seed(request.seed) if request.seed is not None else None
-        with lock:
-            try:
-                samples = policy.sampler.sample(
-                    [prompt], request.n, generator=generator, max_new_tokens=limit, stop=stop, temperature=request.temperature
-                )[0]
-            except ValueError as exc:
-                return error(400, str(exc))
+        try:
+            samples = batcher.submit(
+                prompt, request.n, max_new_tokens=limit, stop=stop, temperature=request.temperature, seed=request.seed
+            )
+        except ValueError as exc:
+            return error(400, str(exc))
         choices = [_choice(i, s, stop, request, policy.tokenizer) for i, s in enumerate(samples)]
         completion = sum(len(s.token_ids) for s in samples)
         return {
@@ -182,6 +245,7 @@ class PolicyServer:
             self._thread.join(15)
         if self._sock is not None:
             self._sock.close()
+        self.app.state.batcher.close()
 
     def __enter__(self) -> PolicyServer:
         self.start()

@@ -63,14 +63,17 @@ def server(tiny_dir):
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
 def test_server_lists_its_model_and_answers_health(server):
     assert httpx.get(f"{server}/v1/models").json()["data"][0]["id"] == "tiny"
-    assert httpx.get(f"{server}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
 
 
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
 def test_actions_come_back_with_the_sampled_tokens_and_their_logprobs(server, tiny_dir):
     with OpenAIPolicy(server, "tiny", max_tokens=12, logprobs=True, concurrency=4) as policy:
+        before = httpx.get(f"{server}/health").json()
         outputs = policy.act_batch(CONVERSATIONS)
-    assert len(outputs) == len(CONVERSATIONS)
+        after = httpx.get(f"{server}/health").json()
+    assert len(outputs) == len(CONVERSATIONS) == after["requests"] - before["requests"]
+    assert after["sampler_calls"] - before["sampler_calls"] < len(CONVERSATIONS)  # concurrent requests were batched
     tok = tiny_tokenizer("bytes")
     model = tiny_model(tok, seed=3)  # the served weights, rebuilt locally
     for conversation, out in zip(CONVERSATIONS, outputs, strict=True):
