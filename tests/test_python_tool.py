@@ -90,7 +90,7 @@ def test_sandbox_failing_mid_episode_is_a_sandbox_error():
     link = folder / "python3"
     link.symlink_to(os.path.realpath("/usr/bin/python3"))
     try:
-        tool = PythonTool(LocalSandbox(python=str(link), isolation="rlimits"))
+        tool = PythonTool(LocalSandbox(python=str(link), isolation="rlimits", spares=0))
         assert tool.run({"code": "print(1)"}).output == "1"
         link.unlink()  # the interpreter disappears between two calls
         result = tool.run({"code": "print(1)"})

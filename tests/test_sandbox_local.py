@@ -5,11 +5,12 @@ from __future__ import annotations
 import doctest
 import os
 import pickle
+import signal
 import sys
 import threading
 
 import pytest
-from sandbox_backends import LOCAL_BACKENDS, sandbox_fixture, sandbox_temp_dirs
+from sandbox_backends import LOCAL_BACKENDS, host_processes_with, sandbox_fixture, sandbox_temp_dirs
 
 import turngym.tools.sandbox.base as sandbox_base
 import turngym.tools.sandbox.local as sandbox_local
@@ -102,11 +103,59 @@ def test_concurrent_calls_from_threads(sandbox):
 
 def test_no_leaked_descriptors_or_temp_dirs(sandbox):
     sandbox.run("print(1)")
-    fds, dirs = len(os.listdir("/proc/self/fd")), sandbox_temp_dirs()
+    fds, dirs = len(os.listdir("/proc/self/fd")), sandbox_temp_dirs()  # the spare's own are in both
     for code in ("print(1)", "import time; time.sleep(5)", "print('x' * 10**8)", "import os; os.chmod('.', 0)"):
         sandbox.run(code, limits=Limits(wall_seconds=0.5))
     assert len(os.listdir("/proc/self/fd")) == fds
     assert sandbox_temp_dirs() <= dirs
+
+
+def test_spares_start_ahead_and_go_with_close():
+    token = 7.654321  # CPU limit as a token in the launcher's command line
+    limits = Limits(cpu_seconds=token)
+    box = LocalSandbox(limits=limits, spares=2)
+    assert len(host_processes_with(str(token))) >= 2  # started before any call
+    assert box.run("print('warm')").stdout == "warm\n"
+    assert box.run("print('other limits')", limits=Limits(cpu_seconds=2)).stdout == "other limits\n"
+    box.close()
+    assert host_processes_with(str(token)) == []
+    assert box.run("print('after close')").stdout == "after close\n"
+    assert host_processes_with(str(token)) == []  # a closed sandbox keeps no spares
+
+
+def test_a_dead_spare_is_replaced():
+    token = 6.54321
+    box = LocalSandbox(limits=Limits(cpu_seconds=token), isolation="rlimits")
+    for pid in host_processes_with(str(token)):
+        os.kill(pid, signal.SIGKILL)
+    assert box.run("print('fresh')").stdout == "fresh\n"
+    box.close()
+
+
+def test_without_spares_each_call_starts_its_own():
+    box = LocalSandbox(spares=0, limits=Limits(cpu_seconds=5.4321))
+    assert host_processes_with("5.4321") == []
+    assert box.run("print('cold')").stdout == "cold\n"
+    with pytest.raises(ValueError, match="spares: expected an integer >= 0, got -1"):
+        LocalSandbox(spares=-1)
+
+
+def test_a_forked_child_starts_its_own_spares():
+    box = LocalSandbox()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, box.run("print('child')").stdout.encode())
+            box.close()  # must not touch the parent's spares
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read() == b"child\n"
+    os.waitpid(pid, 0)
+    assert box.run("print('parent')").stdout == "parent\n"
+    box.close()
 
 
 def test_isolation_reports_what_is_in_force():

@@ -1,21 +1,22 @@
-"""The ``local`` sandbox: one python3 subprocess per call, under bubblewrap when the kernel allows, with rlimits and a
-wall-clock kill of everything the call started."""
+"""The ``local`` sandbox: a fresh python3 process per call, under bubblewrap when the kernel allows, with rlimits and
+a wall-clock kill of everything the call started. The next call's process starts ahead of it (a spare), so a call
+does not wait for bubblewrap and the interpreter to start."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import shutil
-import tempfile
 import threading
+import time
+import weakref
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 from turngym.tools.sandbox.base import Limits, RunResult, Sandbox, SandboxError
-from turngym.tools.sandbox.process import classify, run_process
+from turngym.tools.sandbox.process import Outcome, classify
+from turngym.tools.sandbox.spare import Identity, Spare, check_files
 
 ISOLATIONS = ("auto", "bubblewrap", "rlimits")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -23,75 +24,67 @@ SANDBOX_CWD = "/sandbox"  # the work dir as code under bubblewrap sees it
 NOBODY = 65534
 RANDOM_UIDS = (1_500_000_000, 2_000_000_000)  # rlimits-only as root: each call runs as a fresh uid from this range
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/python3", "/etc/python3.11", "/etc/python3.12")
+SANDBOX_ENV = {"PATH": SYSTEM_PATH, "LANG": "C.UTF-8", "USER": "sandbox", "LOGNAME": "sandbox"}
+TMP_MIN_MB = 64  # the private /tmp under bubblewrap holds max(this, 4 x file_size_mb)
 PROBE_CODE = "import socket; print(sorted(name for _, name in socket.if_nameindex()))"
 _probe_lock = threading.Lock()
-_probe_results: dict[tuple[str, int], str | None] = {}  # (python, euid) -> None when bubblewrap works, else why not
+_probe_results: dict[tuple[str, str, int], str | None] = {}  # (method, python, euid) -> None when it works, else why not
 
 
 class LocalSandbox(Sandbox):
-    """Runs each call in a fresh temp dir as a python3 subprocess.
+    """Runs each call as a fresh python3 process in a fresh, empty work dir.
 
     ``isolation="bubblewrap"`` (what ``"auto"`` picks when a probe run works): new user, pid, network, IPC and UTS
-    namespaces; only loopback; read-only ``/usr`` and the few ``/etc`` files python needs; a private ``/tmp``; the work
-    dir (``/sandbox``) is the only host folder it can write; uid 65534 inside a user namespace of its own, so the
-    process limit counts this call alone; everything dies with the call. ``"rlimits"``: the same limits on the host,
-    as a fresh unprivileged uid per call when the caller is root (else as the caller), network and filesystem as the
-    host's. Interpreter: ``python`` looked up on ``/usr/local/bin:/usr/bin:/bin`` (the system python, not a venv).
+    namespaces; only loopback; a read-only root with ``/usr`` and the few ``/etc`` files python needs; a private
+    ``/tmp``; the work dir (``/sandbox``) is the only host folder it can write; uid 65534 inside a user namespace of its
+    own, so the process limit counts this call alone; everything dies with the call. ``"rlimits"``: the same limits on
+    the host, as a fresh unprivileged uid per call when the caller is root (else as the caller), network and
+    filesystem as the host's. Interpreter: ``python`` looked up on ``/usr/local/bin:/usr/bin:/bin`` (the system python,
+    not a venv), started with ``-I -S -B`` (its site-packages folders are on ``sys.path``; ``.pth`` files do not run).
+
+    ``spares`` processes for the default limits start ahead of calls (0: each call starts its own, about the time of
+    an interpreter start slower); a call with other limits starts its own. Thread-safe; a forked child starts its own.
 
     >>> sandbox = LocalSandbox(limits=Limits(wall_seconds=5))
     >>> sandbox.run("print(sum(range(10)))").stdout
     '45\\n'
     >>> sandbox.run("import sys; sys.exit(3)").exit_code
     3
+    >>> sandbox.close()
     """
 
     kind: ClassVar[str] = "local"
 
-    def __init__(self, limits: Limits | None = None, python: str = "python3", isolation: str = "auto"):
+    def __init__(self, limits: Limits | None = None, python: str = "python3", isolation: str = "auto", spares: int = 1):
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits: expected a Limits, got {type(limits).__name__}")
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation: expected one of {', '.join(map(repr, ISOLATIONS))}, got {isolation!r}")
+        if isinstance(spares, bool) or not isinstance(spares, int) or spares < 0:
+            raise ValueError(f"spares: expected an integer >= 0, got {spares!r}")
         self.limits = limits or Limits()
         self.python = _resolve_python(python)
+        self.spares = spares
         self._root = os.geteuid() == 0
+        self._setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
         self._fallback_reason = ""
         self._method = "rlimits-only"
+        self._lock = threading.Lock()
+        self._owner = os.getpid()
+        self._idle: list[Spare] = []
+        self._closed = False
+        weakref.finalize(self, _discard_all, self._idle)
         if isolation != "rlimits":
-            reason = self._bubblewrap_problem()
+            reason = self._probe("bubblewrap")
             if reason is None:
                 self._method = "bubblewrap"
             elif isolation == "bubblewrap":
                 raise SandboxError(f"bubblewrap isolation is not available here: {reason}")
             else:
                 self._fallback_reason = reason
-        if self._method == "rlimits-only":
-            probe = self.run("print('ok')", limits=Limits(wall_seconds=30))
-            if probe.stdout != "ok\n":
-                detail = probe.message or probe.stderr[-500:]
-                raise SandboxError(f"{self.python} does not run as a sandboxed subprocess: {detail}")
-
-    def _bubblewrap_problem(self) -> str | None:
-        """None when a bubblewrap probe run works for this interpreter, else why not (cached per interpreter and user)."""
-        key = (self.python, os.geteuid())
-        with _probe_lock:
-            if key not in _probe_results:
-                _probe_results[key] = self._probe_bubblewrap()
-            return _probe_results[key]
-
-    def _probe_bubblewrap(self) -> str | None:
-        if shutil.which("bwrap") is None:
-            return "bwrap is not installed (Debian: apt-get install bubblewrap)"
-        if not os.path.realpath(self.python).startswith("/usr/"):
-            return f"the interpreter {self.python} is outside /usr, which is all bubblewrap shows"
-        self._method = "bubblewrap"
-        try:
-            result = self.run(PROBE_CODE, limits=Limits(wall_seconds=30))
-        finally:
-            self._method = "rlimits-only"
-        if result.stdout != "['lo']\n":
-            return f"a probe run failed: {(result.message or result.stderr).strip()[-300:]}"
-        return None
+        if self._method == "rlimits-only" and (reason := self._probe("rlimits-only")) is not None:
+            raise SandboxError(f"{self.python} does not run as a sandboxed subprocess: {reason}")
+        self._refill(self.limits)
 
     @property
     def isolation(self) -> dict[str, str]:
@@ -100,7 +93,7 @@ class LocalSandbox(Sandbox):
             facts = {
                 "method": "bubblewrap",
                 "network": "loopback-only",
-                "filesystem": "read-only /usr and python's /etc files; writable work dir and private /tmp",
+                "filesystem": "read-only root with /usr and python's /etc files; writable work dir and private /tmp",
                 "user": f"uid {NOBODY} in a user namespace of its own (host uid {host_uid})",
                 "processes": "counted per call (user and pid namespace); all die with the call",
             }
@@ -127,64 +120,119 @@ class LocalSandbox(Sandbox):
         files: Mapping[str, str | bytes] | None = None,
         limits: Limits | None = None,
     ) -> RunResult:
+        started = time.monotonic()
         if not isinstance(code, str):
             raise TypeError(f"code: expected str, got {type(code).__name__}")
         if not isinstance(stdin, str):
             raise TypeError(f"stdin: expected str, got {type(stdin).__name__}")
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits: expected a Limits or None, got {type(limits).__name__}")
+        checked = check_files(files)
         limits = limits or self.limits
-        uid = self._call_uid()
-        root = Path(tempfile.mkdtemp(prefix="turngym-sandbox-"))
-        try:
-            os.chmod(root, 0o711)
-            work = root / "work"
-            _write_files(work, files, uid)
-            if self._method == "bubblewrap":
-                wrapper, tmp = partial(bubblewrap_argv, work), "/tmp"
-            else:
-                wrapper, tmp = None, str(root / "tmp")
-                _make_dir(Path(tmp), uid)
-            env = {
-                "PATH": SYSTEM_PATH,
-                "HOME": SANDBOX_CWD if self._method == "bubblewrap" else str(work),
-                "TMPDIR": tmp,
-                "LANG": "C.UTF-8",
-                "USER": "sandbox",
-                "LOGNAME": "sandbox",
-            }
-            python = os.path.realpath(self.python) if self._method == "bubblewrap" else self.python  # symlinks outside /usr
-            outcome = run_process(python, wrapper=wrapper, code=code, stdin=stdin, cwd=str(work), env=env, uid=uid, limits=limits)
-        finally:
-            _remove_tree(root)
+        spare, ahead = self._take(limits)
+        if limits == self.limits:
+            self._refill_soon(limits)  # the next call's process starts while this one runs
+        outcome = self._run_on(spare, code, stdin, checked, started)
+        if ahead and b"R" not in outcome.status and outcome.stopped is None:
+            # a spare that died while it waited (killed from outside, say) is no failure of the call: start afresh
+            outcome = self._run_on(self._start(limits), code, stdin, checked, started)
         return classify(outcome, limits)
 
-    def _call_uid(self) -> int | None:
-        """The host uid a call runs as: None (the caller's) unless the caller is root."""
+    @staticmethod
+    def _run_on(spare: Spare, code: str, stdin: str, files: list[tuple[tuple[str, ...], bytes]], started: float) -> Outcome:
+        try:
+            spare.write_files(files)
+        except BaseException:
+            spare.discard()
+            raise
+        return spare.run(code, stdin, started)
+
+    def close(self) -> None:
+        """Stop the spare processes; later calls still work, each starting its own."""
+        with self._lock:
+            self._closed = True
+            idle = self._idle[:]
+            self._idle.clear()
+        _discard_all(idle)
+
+    def _take(self, limits: Limits) -> tuple[Spare, bool]:
+        """A spare started ahead for these limits (and True), or a new one (and False)."""
+        with self._lock:
+            self._after_fork()
+            for index, spare in enumerate(self._idle):
+                if spare.limits == limits:
+                    del self._idle[index]
+                    if spare.alive():
+                        return spare, True
+                    spare.discard()
+                    break
+        return self._start(limits), False
+
+    def _refill_soon(self, limits: Limits) -> None:
+        """Start the missing spares on a thread: starting a process takes milliseconds a call should not wait."""
+        threading.Thread(target=self._refill, args=(limits,), name="sandbox-spares", daemon=True).start()
+
+    def _refill(self, limits: Limits) -> None:
+        with self._lock:
+            self._after_fork()
+            missing = 0 if self._closed else self.spares - sum(spare.limits == limits for spare in self._idle)
+        started = [self._start(limits) for _ in range(missing)]
+        with self._lock:
+            late = self._closed or self._owner != os.getpid()
+            if not late:
+                self._idle.extend(started)
+        if late:  # closed meanwhile
+            _discard_all(started)
+
+    def _after_fork(self) -> None:
+        """In a forked child the spares are the parent's processes: forget them (the parent discards them)."""
+        if self._owner != os.getpid():
+            self._owner, self._idle = os.getpid(), []
+            weakref.finalize(self, _discard_all, self._idle)
+
+    def _start(self, limits: Limits, method: str | None = None) -> Spare:
+        method = method or self._method
+        bubblewrap = method == "bubblewrap"
         if not self._root:
-            return None
-        if self._method == "bubblewrap":
-            return NOBODY  # the user namespace makes the process count per call
-        return random.SystemRandom().randrange(*RANDOM_UIDS)
+            uid = None
+        else:
+            uid = NOBODY if bubblewrap else random.SystemRandom().randrange(*RANDOM_UIDS)
+        env = {**SANDBOX_ENV, "HOME": SANDBOX_CWD, "TMPDIR": "/tmp"}  # without bubblewrap the spare points both at its folder
+        python = os.path.realpath(self.python) if bubblewrap else self.python  # a symlink's target is under /usr
+        return Spare(python, limits, Identity(uid, self._setpriv), env, bubblewrap_argv if bubblewrap else None)
+
+    def _probe(self, method: str) -> str | None:
+        """None when a run works with this method (cached per interpreter and user), else why not."""
+        key = (method, self.python, os.geteuid())
+        with _probe_lock:
+            if key not in _probe_results:
+                _probe_results[key] = self._probe_once(method)
+            return _probe_results[key]
+
+    def _probe_once(self, method: str) -> str | None:
+        if method == "bubblewrap":
+            if shutil.which("bwrap", path=SYSTEM_PATH) is None:
+                return "bwrap is not installed (Debian: apt-get install bubblewrap)"
+            if not os.path.realpath(self.python).startswith("/usr/"):
+                return f"the interpreter {self.python} is outside /usr, which is all bubblewrap shows"
+        limits = Limits(wall_seconds=30)
+        result = classify(self._start(limits, method).run(PROBE_CODE, "", time.monotonic()), limits)
+        if result.error is not None or not result.stdout.startswith("["):
+            return f"a probe run failed: {(result.message or result.stderr).strip()[-300:]}"
+        if method == "bubblewrap" and result.stdout != "['lo']\n":
+            return f"the network is not private: interfaces {result.stdout.strip()}"
+        return None
 
     def __repr__(self) -> str:
         return f"LocalSandbox(method={self._method!r}, python={self.python!r}, limits={self.limits})"
 
 
-def bubblewrap_argv(work: Path, info_fd: int) -> list[str]:
-    """bwrap's command line: fresh namespaces, a read-only root with the system folders, a private /tmp, the work dir
-    at /sandbox; bwrap writes the sandbox's init pid to ``info_fd``."""
-    argv = [
-        "bwrap",
-        "--info-fd",
-        str(info_fd),
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--die-with-parent",
-        "--new-session",
-    ]
-    argv += ["--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+def bubblewrap_argv(work: Path, info_fd: int, limits: Limits) -> list[str]:
+    """bwrap's command line: fresh namespaces, a read-only root with the system folders, a private size-capped /tmp,
+    the work dir at /sandbox; bwrap writes the sandbox's init pid to ``info_fd``."""
+    argv = ["bwrap", "--info-fd", str(info_fd), "--unshare-all", "--unshare-user", "--disable-userns"]
+    argv += ["--die-with-parent", "--new-session", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox"]
+    argv += ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             argv += ["--symlink", os.readlink(top), top]
@@ -192,8 +240,10 @@ def bubblewrap_argv(work: Path, info_fd: int) -> list[str]:
             argv += ["--ro-bind", top, top]
     for path in ETC_FILES:
         argv += ["--ro-bind-try", path, path]
-    argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--bind", str(work), SANDBOX_CWD, "--chdir", SANDBOX_CWD]
-    return argv + ["--remount-ro", "/"]
+    tmp_bytes = max(TMP_MIN_MB, 4 * limits.file_size_mb) * 2**20
+    argv += ["--size", str(tmp_bytes), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    argv += ["--bind", str(work), SANDBOX_CWD, "--chdir", SANDBOX_CWD, "--remount-ro", "/"]
+    return argv
 
 
 def _resolve_python(python: str) -> str:
@@ -208,42 +258,6 @@ def _resolve_python(python: str) -> str:
     return found
 
 
-def _write_files(work: Path, files: Mapping[str, str | bytes] | None, uid: int | None) -> None:
-    _make_dir(work, uid)
-    if files is None:
-        return
-    if not isinstance(files, Mapping):
-        raise TypeError(f"files: expected a mapping of relative paths to str or bytes, got {type(files).__name__}")
-    for name, content in files.items():
-        parts = Path(name).parts if isinstance(name, str) else ()
-        if not parts or Path(name).is_absolute() or ".." in parts:
-            raise ValueError(f"files: expected relative paths inside the work dir, got {name!r}")
-        if not isinstance(content, (str, bytes)):
-            raise TypeError(f"files[{name!r}]: expected str or bytes, got {type(content).__name__}")
-        target = work.joinpath(*parts)
-        for parent in reversed(target.relative_to(work).parents[:-1]):
-            _make_dir(work / parent, uid)
-        target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-        if uid is not None:
-            os.chown(target, uid, uid)
-
-
-def _make_dir(path: Path, uid: int | None) -> None:
-    path.mkdir(mode=0o755, exist_ok=True)
-    if uid is not None:
-        os.chown(path, uid, uid)
-
-
-def _remove_tree(root: Path) -> None:
-    def make_writable(function: object, path: str, _exc: object) -> None:
-        parent = os.path.dirname(path)
-        for target in (parent, path):
-            with contextlib.suppress(OSError):
-                os.chmod(target, 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-    shutil.rmtree(root, onerror=make_writable)
+def _discard_all(spares: list[Spare]) -> None:
+    for spare in spares:
+        spare.discard()
