@@ -10,18 +10,17 @@ when the owner dies (its attach connection closes), and through ``sweep()`` for 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
-import socket
 import threading
 import time
 import weakref
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
 from turngym.tools.sandbox.base import Limits, RunResult, Sandbox, SandboxError
+from turngym.tools.sandbox.docker_daemon import DEFAULT_LABEL, connect, owner_labels, sweep
+from turngym.tools.sandbox.docker_jobs import SANDBOX_ENV, launcher_argv, make_job, to_result
 from turngym.tools.sandbox.docker_pool import (
     ContainerPool,
     ContainerRegistry,
@@ -30,104 +29,12 @@ from turngym.tools.sandbox.docker_pool import (
     WorkerTimeout,
     container_spec,
 )
-from turngym.tools.sandbox.process import OUTPUT_KILL_BYTES, Outcome, classify, runner_command
+
+__all__ = ["DEFAULT_IMAGE", "DEFAULT_LABEL", "DockerSandbox", "connect", "owner_labels", "sweep"]
 
 DEFAULT_IMAGE = "turngym-sandbox:latest"
-DEFAULT_LABEL = "turngym.sandbox"
-PYTHON = "/usr/bin/python3"
-PROCESS_CAP = 1 << 15
-"""RLIMIT_NPROC inside containers: uid 65534 is shared by all of them, so the pids cgroup limits processes instead."""
-SANDBOX_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "TMPDIR": "/tmp",
-    "LANG": "C.UTF-8",
-    "USER": "sandbox",
-    "LOGNAME": "sandbox",
-}
-PRELOAD = "import linecache, traceback\n"
 CALL_GRACE_S = 10.0
 """How much longer than the wall-clock limit the host waits for the worker before discarding the container."""
-START_HINT = (
-    "Start one, e.g. `dockerd --bridge=none --iptables=false --ip6tables=false --data-root DIR/data "
-    "--exec-root DIR/exec -H unix://DIR/docker.sock &` and `export DOCKER_HOST=unix://DIR/docker.sock`"
-)
-
-
-def connect(docker_host: str | None = None) -> Any:
-    """A ``docker.DockerClient`` that answered a ping; SandboxError naming DOCKER_HOST otherwise."""
-    try:
-        import docker
-    except ImportError:
-        raise SandboxError("the docker sandbox needs the docker SDK: pip install 'turngym[sandbox]'") from None
-    where = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (the default)"
-    try:
-        client = docker.DockerClient(base_url=docker_host, timeout=30) if docker_host else docker.from_env(timeout=30)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the daemon reads the same to the user
-        raise SandboxError(f"cannot reach dockerd at DOCKER_HOST={where}: {exc}. Is dockerd running? {START_HINT}") from None
-    return client
-
-
-def _process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (tells a reused pid apart); None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def owner_labels(label: str) -> dict[str, str]:
-    """Labels that let ``sweep`` tell whether the process that made a container is still alive."""
-    pid = os.getpid()
-    return {
-        label: "1",
-        f"{label}.owner-pid": str(pid),
-        f"{label}.owner-start": _process_start(pid) or "",
-        f"{label}.owner-host": socket.gethostname(),
-        f"{label}.created": f"{time.time():.3f}",
-    }
-
-
-def _owner_dead(labels: Mapping[str, str], label: str) -> bool:
-    if labels.get(f"{label}.owner-host") != socket.gethostname():
-        return False  # made on another machine: its pid means nothing here
-    try:
-        pid = int(labels.get(f"{label}.owner-pid", ""))
-    except ValueError:
-        return True
-    start = _process_start(pid)
-    return start is None or start != labels.get(f"{label}.owner-start", start)
-
-
-def sweep(label: str = DEFAULT_LABEL, older_than: float | None = None, *, docker_host: str | None = None) -> list[str]:
-    """Remove containers labelled ``label`` whose owner process is dead (or, given ``older_than``, older than that many seconds).
-
-    Returns the short ids removed.
-    """
-    import docker.errors
-
-    client = connect(docker_host)
-    removed = []
-    now = time.time()
-    for container in client.containers.list(all=True, filters={"label": label}):
-        labels = container.labels
-        try:
-            created = float(labels.get(f"{label}.created", "inf"))
-        except ValueError:
-            created = float("inf")
-        stale = older_than is not None and now - created > older_than
-        if stale or _owner_dead(labels, label):
-            try:
-                container.remove(force=True)
-                removed.append(container.short_id)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: removal already in progress
-                    raise
-    client.close()
-    return removed
 
 
 def _remove_all(api: Any, registry: ContainerRegistry) -> None:
@@ -143,65 +50,6 @@ def _remove_all(api: Any, registry: ContainerRegistry) -> None:
         thread.start()
     for thread in threads:
         thread.join(30)
-
-
-def _encode_files(files: Mapping[str, str | bytes] | None) -> dict[str, str]:
-    if files is None:
-        return {}
-    if not isinstance(files, Mapping):
-        raise TypeError(f"files: expected a mapping of relative paths to str or bytes, got {type(files).__name__}")
-    encoded = {}
-    for name, data in files.items():
-        parts = PurePosixPath(name).parts if isinstance(name, str) else ()
-        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
-            raise ValueError(f"files: expected relative paths inside the work dir, got {name!r}")
-        if not isinstance(data, (str, bytes)):
-            raise TypeError(f"files[{name!r}]: expected str or bytes, got {type(data).__name__}")
-        encoded[name] = base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
-    return encoded
-
-
-def launcher_argv(limits: Limits) -> list[str]:
-    """The launcher's command line inside the container: the ``local`` backend's (code on fd 3, status on fd 4).
-
-    The launcher starts before its call arrives, so the modules it imports after reading the code
-    (for tracebacks) are imported up front, off the call's clock.
-    """
-    argv = runner_command(PYTHON, limits.replace(processes=PROCESS_CAP), 3, 4)
-    source = argv.index("-c") + 1
-    if "from __future__" not in argv[source]:
-        argv[source] = PRELOAD + argv[source]
-    return argv
-
-
-def make_job(code: str, stdin: str, files: Mapping[str, str | bytes] | None, limits: Limits) -> dict[str, Any]:
-    return {
-        "argv": launcher_argv(limits),
-        "code": code,
-        "stdin": stdin,
-        "files": _encode_files(files),
-        "output_bytes": limits.output_bytes,
-        "kill_at": max(OUTPUT_KILL_BYTES, 2 * limits.output_bytes),
-        "wall_seconds": limits.wall_seconds,
-    }
-
-
-def to_result(reply: dict[str, Any], limits: Limits, duration_s: float) -> RunResult:
-    """The worker's raw outcome, named as the ``local`` backend names it."""
-    if "failure" in reply:
-        return RunResult("", "", None, duration_s, "sandbox", message=str(reply["failure"]))
-    raw = reply["outcome"]
-    outcome = Outcome(
-        returncode=raw["returncode"],
-        stdout=base64.b64decode(raw["stdout"]),
-        stderr=base64.b64decode(raw["stderr"]),
-        truncated=raw["truncated"],
-        status=raw["status"].encode("latin-1"),
-        stopped=raw["stopped"],
-        duration_s=duration_s,
-        signal_base=0,
-    )
-    return classify(outcome, limits)
 
 
 class DockerSandbox(Sandbox):
@@ -241,26 +89,41 @@ class DockerSandbox(Sandbox):
         self.max_containers = max_containers
         self._client = connect(docker_host)
         self._api = self._client.api
-        try:
-            self._client.images.get(image)
-        except docker.errors.ImageNotFound:
-            where = docker_host or os.environ.get("DOCKER_HOST", "the default socket")
-            raise SandboxError(
-                f"sandbox image {image!r} not found on dockerd at {where}; build it with "
-                f"`turngym sandbox build-image --tag {image}` (no registry is pulled from)"
-            ) from None
         self._registry = ContainerRegistry()
         self._pools: dict[tuple[int, int], ContainerPool] = {}
         self._pools_lock = threading.Lock()
         self._closed = False
         self._finalizer = weakref.finalize(self, _remove_all, self._api, self._registry)
-        pool = self._pool_for(self.limits)
-        pool.add(self._start_container(self.limits))  # fails here, not on the first call, if containers cannot start
-        pool.fill()
+        try:
+            try:
+                self._client.images.get(image)
+            except docker.errors.ImageNotFound:
+                where = docker_host or os.environ.get("DOCKER_HOST", "the default socket")
+                raise SandboxError(
+                    f"sandbox image {image!r} not found on dockerd at {where}; build it with "
+                    f"`turngym sandbox build-image --tag {image}` (no registry is pulled from)"
+                ) from None
+            pool = self._pool_for(self.limits)
+            if pool_size > 0:
+                pool.add(self._start_container(self.limits))  # fails here, not on the first call, if containers cannot start
+                pool.fill()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def isolation(self) -> dict[str, str]:
-        return {"method": "docker", "network": "none", "user": "65534", "filesystem": "read-only root, tmpfs work dir"}
+        return {
+            "method": "docker",
+            "network": "none",
+            "user": "65534",
+            "filesystem": "read-only root, tmpfs work dir",
+            "memory": "the container's memory cgroup, and address space per process (RLIMIT_AS)",
+            "processes": "the container's pids limit; every process is killed after each call",
+        }
+
+    def __repr__(self) -> str:
+        return f"DockerSandbox(image={self.image!r}, pool_size={self.pool_size}, limits={self.limits})"
 
     def run(
         self,
@@ -284,7 +147,9 @@ class DockerSandbox(Sandbox):
             )
         except WorkerGone as exc:
             pool.release(container, healthy=False)
-            return self._failed(start, "killed", f"the sandbox container's worker died during the call ({exc}); it was replaced")
+            return self._failed(
+                start, "killed", f"the sandbox container's worker died during the call ({exc}); the container was discarded"
+            )
         except BaseException:
             pool.release(container, healthy=False)
             raise
