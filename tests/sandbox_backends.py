@@ -101,11 +101,3 @@ def host_processes_with(token: str) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def sandbox_temp_dirs() -> set[str]:
-    """The local backend's per-call temp dirs now on the host."""
-    import tempfile
-
-    base = tempfile.gettempdir()
-    return {name for name in os.listdir(base) if name.startswith("turngym-sandbox-")}

@@ -7,10 +7,11 @@ import os
 import pickle
 import signal
 import sys
+import tempfile
 import threading
 
 import pytest
-from sandbox_backends import LOCAL_BACKENDS, host_processes_with, sandbox_fixture, sandbox_temp_dirs
+from sandbox_backends import LOCAL_BACKENDS, host_processes_with, sandbox_fixture
 
 import turngym.tools.sandbox.base as sandbox_base
 import turngym.tools.sandbox.local as sandbox_local
@@ -101,13 +102,23 @@ def test_concurrent_calls_from_threads(sandbox):
     assert {i: r.stdout for i, r in results.items()} == {i: f"{3 * i}\n" for i in range(8)}
 
 
-def test_no_leaked_descriptors_or_temp_dirs(sandbox):
-    sandbox.run("print(1)")
-    fds, dirs = len(os.listdir("/proc/self/fd")), sandbox_temp_dirs()  # the spare's own are in both
+@pytest.mark.parametrize("isolation", ["auto", "rlimits"])
+def test_no_leaked_descriptors_processes_or_temp_dirs(isolation, monkeypatch):
+    private = tempfile.mkdtemp(prefix="turngym-leaks-")  # the calls' folders go here, apart from other runs'
+    os.chmod(private, 0o711)
+    monkeypatch.setattr(tempfile, "tempdir", private)
+    fds = len(os.listdir("/proc/self/fd"))
+    box = LocalSandbox(isolation=isolation, limits=Limits(wall_seconds=0.5, cpu_seconds=4.321))
     for code in ("print(1)", "import time; time.sleep(5)", "print('x' * 10**8)", "import os; os.chmod('.', 0)"):
-        sandbox.run(code, limits=Limits(wall_seconds=0.5))
+        box.run(code)
+    box.close()
+    for thread in threading.enumerate():
+        if thread.name == "sandbox-spares":
+            thread.join()  # a spare started during the last call is discarded once it sees the sandbox closed
     assert len(os.listdir("/proc/self/fd")) == fds
-    assert sandbox_temp_dirs() <= dirs
+    assert os.listdir(private) == []
+    assert host_processes_with("4.321") == []
+    os.rmdir(private)
 
 
 def test_spares_start_ahead_and_go_with_close():

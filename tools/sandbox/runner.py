@@ -78,7 +78,10 @@ def main() -> None:
     with os.fdopen(code_fd, "rb") as code_file:
         source = code_file.read().decode("utf-8", "surrogateescape")
     _report(status_fd, b"R")
-    sys.meta_path.insert(0, _SourceOnDemand(source))
+    if "linecache" in sys.modules:  # preloaded by whoever started this launcher
+        sys.modules["linecache"].cache[CODE_NAME] = (len(source), None, source.splitlines(True), CODE_NAME)
+    else:
+        sys.meta_path.insert(0, _SourceOnDemand(source))
     sys.argv = ["-c"]
     sys.path.insert(0, os.getcwd())
     module = types.ModuleType("__main__")
