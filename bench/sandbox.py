@@ -3,7 +3,8 @@
 Every call runs ``print(1)`` and checks that ``1`` came back. The sides:
 
 - bare subprocess: ``python3 -c 'print(1)'`` with no sandbox at all, the floor a subprocess per call can reach.
-- local: ``make_sandbox("local")`` (bubblewrap where it works; the isolation in force is printed).
+- local: ``make_sandbox("local")`` (bubblewrap where it works; the isolation in force is printed), one process per
+  call, each started ahead of its call (``spares=1``).
 - local rlimits-only: ``make_sandbox("local", isolation="rlimits")``, the fallback without namespaces.
 - docker warm: ``make_sandbox("docker")``, a pool of running containers that each take calls.
 - docker cold: one ``docker run --rm IMAGE python3 -c 'print(1)'`` per call through the docker SDK (no network,

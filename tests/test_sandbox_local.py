@@ -52,6 +52,27 @@ def test_stdin_files_and_imports_from_the_work_dir(sandbox):
     assert result.stdout == "['data.txt', 'pkg', 'raw.bin'] ['a', 'b'] 42 b'\\x00\\xff'\nHELLO\n", result.stderr
 
 
+def test_large_code_and_stdin_pass_through_pipes(sandbox):
+    code = "data = " + repr("z" * 300_000) + "\nimport sys\nprint(len(data), len(sys.stdin.read()))"
+    result = sandbox.run(code, stdin="s" * 2_000_000)
+    assert result.stdout == "300000 2000000\n", result
+
+
+def test_code_that_ignores_stdin_is_not_blocked_by_it(sandbox):
+    assert sandbox.run("print('ignored')", stdin="s" * 2_000_000).stdout == "ignored\n"
+
+
+def test_private_tmp_is_capped():
+    box = LocalSandbox()
+    if box.isolation["method"] != "bubblewrap":
+        pytest.skip(f"no private /tmp without bubblewrap: {box.isolation.get('fallback')}")
+    code = "for i in range(6):\n    open(f'/tmp/{i}', 'wb').write(b'x' * (15 * 2**20))\n    print(i, flush=True)"
+    result = box.run(code)
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert result.stdout.split() == ["0", "1", "2", "3"]  # 64 MB hold four files of 15 MB
+    box.close()
+
+
 def test_calls_are_independent(sandbox):
     assert sandbox.run("open('left.txt', 'w').write('x'); import os; print(os.listdir('.'))").stdout == "['left.txt']\n"
     assert sandbox.run("import os; print(os.listdir('.'))").stdout == "[]\n"

@@ -67,6 +67,7 @@ class Spare:
         self.limits, self.identity, self.bubblewrap = limits, identity, wrapper is not None
         self.owner = os.getpid()
         self.root = Path(tempfile.mkdtemp(prefix="turngym-sandbox-"))
+        self.work = self.root / "work"
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_error = ""
         self._done = False
@@ -76,7 +77,6 @@ class Spare:
         os.set_blocking(self.info_r, False)
         try:
             os.chmod(self.root, 0o711)
-            self.work = self.root / "work"
             make_dir(self.work, identity.uid)
             if wrapper is None:
                 make_dir(self.root / "tmp", identity.uid)
