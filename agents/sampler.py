@@ -1,12 +1,17 @@
-"""Sample k continuations of each prompt, encoding each prompt's prefix once (a shared KV cache).
+"""Sample k continuations of each prompt, encoding and keeping each prompt's prefix once.
 
-``StepSampler.sample`` left-pads the B prompts, prefills all but each prompt's last token in one
-forward pass, repeats that ``DynamicCache`` k times (``batch_repeat_interleave``) and decodes the
-B*k rows in one batched loop, each row until a stop string, eos or ``max_new_tokens``; finished rows
-leave the batch (``batch_select_indices``). The log-prob of each sampled token is taken under
-``log_softmax(logits / temperature)`` (top-p/top-k shape only the draw), so it equals what
-``sequence_logprobs`` recomputes. ``prefix_cache=False`` is the naive path for benches: every one of
-the B*k rows encodes its own full prompt; it consumes the random generator in the same way.
+``StepSampler.sample`` left-pads the B prompts and prefills all but each prompt's last token in one
+forward pass (positions from the attention mask). With ``tree=True`` (the default, for "sdpa" and
+"eager" attention) each prompt keeps one cache row: the last prompt token is fed once, then the k
+branches decode side by side in that row under a prefix-tree attention mask (``kv_cache.tree_mask``),
+so each decode step reads the prefix's keys and values once per prompt. Otherwise the prefix cache
+is copied to k rows (``batch_repeat_interleave``). Every row decodes until a stop string, eos or
+``max_new_tokens``; finished rows leave the batch (``batch_select_indices``). The log-prob of each
+sampled token is taken under ``log_softmax(logits / temperature)`` (top-p/top-k shape only the draw),
+so it equals what ``sequence_logprobs`` recomputes. Draws are inverse-CDF with one uniform number per
+sample per step from ``generator``, whatever the layout, so the layouts and the naive path
+(``prefix_cache=False``: each of the B*k rows encodes its own full prompt; for benches) give the
+same samples up to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from typing import Literal
 
 import torch
 from torch import Tensor
-from transformers.cache_utils import DynamicLayer
 
+from turngym.agents.kv_cache import supports_tree_mask, tree_mask, with_room
 from turngym.agents.logprobs import pad_batch, position_ids_from_mask
 
 FinishReason = Literal["stop", "eos", "length"]
@@ -37,7 +42,8 @@ class Sample:
 class StepSampler:
     """Batched sampling of k continuations per prompt from a causal LM, with exact per-token log-probs.
 
-    ``temperature=0`` decodes greedily; its log-probs are then taken at temperature 1.
+    ``temperature=0`` decodes greedily; its log-probs are then taken at temperature 1. ``tree=False``
+    copies the prefix cache per branch instead of sharing one row (see the module docstring).
     """
 
     def __init__(
@@ -51,6 +57,7 @@ class StepSampler:
         top_p: float = 1.0,
         top_k: int = 0,
         prefix_cache: bool = True,
+        tree: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -64,6 +71,7 @@ class StepSampler:
         self.top_p = top_p
         self.top_k = top_k
         self.prefix_cache = prefix_cache
+        self.tree = tree
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
 
@@ -85,12 +93,15 @@ class StepSampler:
         limit = self.max_new_tokens if max_new_tokens is None else _check_max_new_tokens(max_new_tokens)
         stops = self.stop if stop is None else _check_stop(stop)
         temp = self.temperature if temperature is None else _check_temperature(temperature)
-        if self.prefix_cache:
-            cache, mask, last = self._prefill(rows, repeat=k, room=limit)
-        else:
-            cache, mask, last = self._prefill([r for r in rows for _ in range(k)], repeat=1, room=limit)
-        flat = self._decode(cache, mask, last, limit, stops, temp, generator)
-        return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
+        if not self.prefix_cache:  # naive: each of the B*k rows encodes its own full prompt
+            rows, repeat, branches = [r for r in rows for _ in range(k)], 1, 1
+        elif k > 1 and self.tree and supports_tree_mask(self.model):  # one cache row per prompt, k branches in it
+            repeat, branches = 1, k
+        else:  # one cache row per branch, copied from the prompt's prefix
+            repeat, branches = k, 1
+        cache, mask, last = self._prefill(rows, repeat=repeat, room=limit * branches)
+        flat = self._decode(cache, mask, last, branches, limit, stops, temp, generator)
+        return [flat[i * k : (i + 1) * k] for i in range(len(prompts))]
 
     def greedy(
         self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int | None = None, stop: Sequence[str] | None = None
@@ -113,7 +124,7 @@ class StepSampler:
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = _with_room(out.past_key_values, repeat, room)
+            cache = with_room(out.past_key_values, repeat, room)
         if repeat > 1:
             prefix_mask = prefix_mask.repeat_interleave(repeat, dim=0)
             last = last.repeat_interleave(repeat, dim=0)
@@ -125,61 +136,73 @@ class StepSampler:
         cache: object | None,
         prefix_mask: Tensor,
         last: Tensor,
+        branches: int,
         limit: int,
         stops: tuple[str, ...],
         temperature: float,
         generator: torch.Generator | None,
     ) -> list[Sample]:
-        n, width = prefix_mask.shape
-        device = last.device
-        mask = torch.cat([prefix_mask, torch.ones((n, limit), dtype=prefix_mask.dtype, device=device)], dim=1)
-        positions = prefix_mask.sum(dim=1)  # the position of each row's next input token
-        active = torch.arange(n, device=device)  # original row of each batch row
+        """Decode ``branches`` samples per cache row; sample ``r * branches + j`` is row r's branch j."""
+        rows, width = prefix_mask.shape
+        n, device = rows * branches, last.device
+        if branches > 1:
+            mask = tree_mask(prefix_mask, branches, limit, self.model.dtype)
+        else:
+            mask = torch.cat([prefix_mask, torch.ones((rows, limit), dtype=prefix_mask.dtype, device=device)], dim=1)
+        first_position = prefix_mask.sum(dim=1)  # each row's last prompt token
+        live = torch.arange(rows, device=device)  # the cache rows still in the batch
+        offsets = torch.arange(branches, device=device)
         tokens: list[list[int]] = [[] for _ in range(n)]
         logprobs: list[list[float]] = [[] for _ in range(n)]
         results: list[Sample | None] = [None] * n
-        current = last
+        current = last.unsqueeze(1)
         for step in range(limit):
+            queries = current.shape[1]
+            if branches > 1:
+                attention = mask[live, :, :queries, : width + 1 + step * branches]
+            else:
+                attention = mask[live, : width + step + 1]
             out = self.model(
-                input_ids=current.unsqueeze(1),
-                attention_mask=mask[active, : width + step + 1],
-                position_ids=positions.unsqueeze(1),
+                input_ids=current,
+                attention_mask=attention,
+                position_ids=(first_position[live] + step).unsqueeze(1).expand(-1, queries),
                 past_key_values=cache,
                 use_cache=True,
             )
             cache = out.past_key_values
-            logits = out.logits[:, -1].float()
-            chosen, chosen_logprobs = self._choose(logits, temperature, generator)
-            keep: list[int] = []
-            picks = zip(active.tolist(), chosen.tolist(), chosen_logprobs.tolist(), strict=True)
-            for i, (row, token, logprob) in enumerate(picks):
-                if results[row] is not None:
-                    continue  # finished, still in the batch until the next compaction
-                tokens[row].append(token)
-                logprobs[row].append(logprob)
-                reason = self._finish(tokens[row], stops, limit)
-                if reason is None:
-                    keep.append(i)
-                else:
-                    results[row] = self._make_sample(tokens[row], logprobs[row], reason)
-            if not keep:
+            logits = out.logits.float().flatten(0, 1)
+            if queries < branches:  # step 0 of a tree: one distribution per prompt, k draws from it
+                logits = logits.repeat_interleave(branches, dim=0)
+            samples = (live.unsqueeze(1) * branches + offsets).flatten()
+            uniform = _uniforms(n, generator, device)[samples]  # n numbers each step, whatever is still live
+            chosen, chosen_logprobs = self._choose(logits, temperature, uniform)
+            picks = zip(samples.tolist(), chosen.tolist(), chosen_logprobs.tolist(), strict=True)
+            for sample, token, logprob in picks:
+                if results[sample] is not None:
+                    continue  # finished, its row still in the batch
+                tokens[sample].append(token)
+                logprobs[sample].append(logprob)
+                reason = self._finish(tokens[sample], stops, limit)
+                if reason is not None:
+                    results[sample] = self._make_sample(tokens[sample], logprobs[sample], reason)
+            done = [all(results[r * branches + j] is not None for j in range(branches)) for r in live.tolist()]
+            if all(done):
                 break
-            if 4 * (len(active) - len(keep)) >= len(active):  # drop finished rows once they are a quarter of the batch
-                index = torch.tensor(keep, dtype=torch.long, device=device)
-                cache.batch_select_indices(index)
-                active, chosen, positions = active[index], chosen[index], positions[index]
-            current = chosen
-            positions = positions + 1
+            current = chosen.view(len(live), branches)
+            if 4 * sum(done) >= len(live):  # drop finished rows once they are a quarter of the batch
+                keep = torch.tensor([i for i, d in enumerate(done) if not d], dtype=torch.long, device=device)
+                cache.batch_select_indices(keep)
+                live, current = live[keep], current[keep]
         return [s for s in results if s is not None]
 
-    def _choose(self, logits: Tensor, temperature: float, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def _choose(self, logits: Tensor, temperature: float, uniform: Tensor) -> tuple[Tensor, Tensor]:
         """Pick one token per row; return it and its log-prob under log_softmax(logits / temperature)."""
         if temperature == 0:
             logp = torch.log_softmax(logits, dim=-1)
             chosen = logits.argmax(dim=-1)
         else:
             logp = torch.log_softmax(logits / temperature, dim=-1)
-            chosen = _draw(_filtered_probs(logp, self.top_p, self.top_k), generator)
+            chosen = _draw(_filtered_probs(logp, self.top_p, self.top_k), uniform)
         return chosen, logp.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
 
     def _finish(self, tokens: list[int], stops: tuple[str, ...], limit: int) -> FinishReason | None:
@@ -211,80 +234,6 @@ class StepSampler:
         return rows
 
 
-class _RoomyLayer(DynamicLayer):
-    """A ``DynamicLayer`` with spare room: a decode step writes into it instead of concatenating the whole cache."""
-
-    def __init__(self, keys: Tensor, values: Tensor, repeat: int, room: int) -> None:
-        super().__init__()
-        self.dtype, self.device = keys.dtype, keys.device
-        self.length = keys.shape[-2]
-        self.is_initialized = True
-        self._keys, self._values = (self._repeated(t, repeat, room) for t in (keys, values))
-        self._views()
-
-    def _repeated(self, cached: Tensor, repeat: int, room: int) -> Tensor:
-        """``cached.repeat_interleave(repeat, 0)`` written into a buffer with ``room`` free positions, in one copy."""
-        rows, heads, length, dim = cached.shape
-        buffer = cached.new_empty((rows, repeat, heads, length + room, dim))
-        buffer[:, :, :, :length] = cached.unsqueeze(1)
-        return buffer.view(rows * repeat, heads, length + room, dim)
-
-    def _views(self) -> None:
-        self.keys = self._keys[:, :, : self.length]
-        self.values = self._values[:, :, : self.length]
-
-    def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
-        new = key_states.shape[-2]
-        if self.length + new > self._keys.shape[-2]:
-            grow = max(new, 64)
-            self._keys = torch.cat(
-                [self._keys, self._keys.new_empty((*self._keys.shape[:2], grow, self._keys.shape[-1]))], dim=-2
-            )
-            self._values = torch.cat(
-                [self._values, self._values.new_empty((*self._values.shape[:2], grow, self._values.shape[-1]))], dim=-2
-            )
-        self._keys[:, :, self.length : self.length + new] = key_states
-        self._values[:, :, self.length : self.length + new] = value_states
-        self.length += new
-        self._views()
-        return self.keys, self.values
-
-    def crop(self, tokens_to_remove: int) -> None:
-        if tokens_to_remove > 0:
-            raise ValueError(f"expected a negative number of tokens to remove, got {tokens_to_remove}")
-        self.length = max(0, self.length + tokens_to_remove)
-        self._views()
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        self._keys, self._values = self._keys.repeat_interleave(repeats, 0), self._values.repeat_interleave(repeats, 0)
-        self._views()
-
-    def batch_select_indices(self, indices: Tensor) -> None:
-        self._keys, self._values = self._keys[indices], self._values[indices]
-        self._views()
-
-    def reorder_cache(self, beam_idx: Tensor) -> None:
-        self.batch_select_indices(beam_idx.to(self._keys.device))
-
-
-def _with_room(cache, repeat: int, room: int):
-    """Repeat each row of a fresh prefill cache ``repeat`` times, its plain layers given room for ``room`` more tokens.
-
-    Layers of another kind (sliding windows, linear attention) keep their own ``batch_repeat_interleave``.
-    """
-    layers = getattr(cache, "layers", None)
-    if layers is None:
-        if repeat > 1:
-            cache.batch_repeat_interleave(repeat)
-        return cache
-    for i, layer in enumerate(layers):
-        if type(layer) is DynamicLayer and layer.is_initialized and layer.keys is not None and layer.keys.dim() == 4:
-            layers[i] = _RoomyLayer(layer.keys, layer.values, repeat, room)
-        elif repeat > 1:
-            layer.batch_repeat_interleave(repeat)
-    return cache
-
-
 def _filtered_probs(logp: Tensor, top_p: float, top_k: int) -> Tensor:
     """Probabilities with everything outside the top-k and the top-p nucleus set to 0 (not renormalised)."""
     probs = logp.exp()
@@ -301,14 +250,14 @@ def _filtered_probs(logp: Tensor, top_p: float, top_k: int) -> Tensor:
     return probs
 
 
-def _draw(probs: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One inverse-CDF draw per row from unnormalised ``probs``: one uniform number per row from ``generator``.
+def _uniforms(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """``[n, 1]`` uniform numbers drawn on the generator's device (one float per sample moves to ``device``)."""
+    source = generator.device if generator is not None else device
+    return torch.rand((n, 1), generator=generator, device=source).to(device)
 
-    The numbers are drawn on the generator's device (a CPU generator works for a CUDA model at the cost of
-    moving one float per row), so every device consumes the generator in the same way.
-    """
-    device = generator.device if generator is not None else probs.device
-    uniform = torch.rand((probs.shape[0], 1), generator=generator, device=device).to(probs.device)
+
+def _draw(probs: Tensor, uniform: Tensor) -> Tensor:
+    """One inverse-CDF draw per row of unnormalised ``probs``, given one ``uniform`` number in [0, 1) per row."""
     cdf = probs.cumsum(dim=-1)
     picked = torch.searchsorted(cdf, uniform * cdf[:, -1:], right=True).clamp(max=probs.shape[-1] - 1)
     usable = probs.gather(-1, picked) > 0  # rounding at the top end could land on a token outside top-p/top-k

@@ -5,8 +5,12 @@ lengths differ by a few tokens so the batch is left-padded), k branches each (8)
 tokens per branch (48; no stop strings; a branch that samples eos ends early, and every side
 samples the same tokens, so all sides count the same tokens). The sides:
 
-- shared prefix: ``StepSampler(prefix_cache=True)``: each prompt's prefix is encoded once, its
-  KV cache repeated k times, then one batched decode of the B*k rows.
+- shared prefix, tree: ``StepSampler()``: each prompt's prefix is encoded once and kept once; its
+  k branches decode in the same cache row under a prefix-tree attention mask, so a decode step
+  reads the prefix's keys and values once per prompt, not once per branch.
+- shared prefix, copies: ``StepSampler(tree=False)`` (what models whose attention takes no custom
+  mask get): the prefix is encoded once, its KV cache copied k times, then one batched decode of
+  the B*k rows.
 - naive, batched: ``StepSampler(prefix_cache=False)``: each of the B*k rows encodes its own full
   prompt in one batched prefill, then the same batched decode (the same random draws, so the
   same samples: the bench checks that).
@@ -27,7 +31,7 @@ Run from the repository root::
     python bench/sampler.py --quick            # B=2, prefix 500, 32 new tokens, best of 1
     python bench/sampler.py --device cuda --arch smollm2 --batch 16
 
-The last line printed is ``ratio shared prefix / naive batched tokens/s: X.XXx (goal >= 3x)``.
+The last line printed is ``ratio shared prefix / naive batched tokens/s: X.XXx (goal >= 3x)`` (the tree side).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import torch
 import transformers
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from turngym.agents.kv_cache import supports_tree_mask
 from turngym.agents.sampler import Sample, StepSampler
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
@@ -162,28 +167,35 @@ def main() -> None:
     lengths = f"{min(map(len, prompts))}-{max(map(len, prompts))}"
     print(f"B={args.batch} prompts of {lengths} tokens, k={args.k}, {args.new} new tokens\n")
 
-    shared = StepSampler(model, tok, max_new_tokens=args.new, prefix_cache=True)
-    naive = StepSampler(model, tok, max_new_tokens=args.new, prefix_cache=False)
-    shared.sample([p[:50] for p in prompts], args.k, generator=torch.Generator().manual_seed(0), max_new_tokens=4)  # warm-up
+    sides = {
+        "shared prefix, tree (StepSampler)": StepSampler(model, tok, max_new_tokens=args.new),
+        "naive, batched (prefix_cache=False)": StepSampler(model, tok, max_new_tokens=args.new, prefix_cache=False),
+        "shared prefix, copies (tree=False)": StepSampler(model, tok, max_new_tokens=args.new, tree=False),
+    }
+    for sampler in sides.values():  # warm-up
+        sampler.sample([p[:50] for p in prompts], args.k, generator=torch.Generator().manual_seed(0), max_new_tokens=4)
 
     rows = []
-    for name, sampler in (("shared prefix (StepSampler)", shared), ("naive, batched (prefix_cache=False)", naive)):
+    for name, sampler in sides.items():
         seconds, results = timed(lambda s=sampler: s.sample(prompts, args.k, generator=torch.Generator().manual_seed(args.seed)),
                                  args.repeats, args.device)  # fmt: skip
         rows.append((name, seconds, _tokens(results), digest(results)))
     if args.hf_generate:
         seconds, results = timed(lambda: hf_generate_per_branch(model, tok, prompts, args), 1, args.device)
         rows.append(("naive, one branch at a time (HF generate)", seconds, _tokens(results), "-"))
+    attention = model.config._attn_implementation
+    tree_kind = "tree" if supports_tree_mask(model) else f"copies: attention {attention!r} takes no tree mask"
 
     print(f"{'side':<42} {'seconds':>8} {'tokens':>7} {'tokens/s':>9} {'samples':>11}")
     for name, seconds, tokens, sig in rows:
         print(f"{name:<42} {seconds:>8.3f} {tokens:>7} {tokens / seconds:>9.1f} {sig:>11}")
-    same = rows[0][3] == rows[1][3]
-    print(f"\nshared prefix and naive batched sampled the same tokens: {'yes' if same else 'NO'}")
+    same = len({row[3] for row in rows[:3]}) == 1
+    print(f"\nshared prefix ({tree_kind}), copies and naive batched sampled the same tokens: {'yes' if same else 'NO'}")
     print(f"load average at the end {_load()} (other processes share these CPUs)" if args.device == "cpu" else "")
     rate = [tokens / seconds for _, seconds, tokens, _ in rows]
+    print(f"ratio shared prefix copies / naive batched tokens/s: {rate[2] / rate[1]:.2f}x")
     if args.hf_generate:
-        print(f"ratio shared prefix / naive one branch at a time tokens/s: {rate[0] / rate[2]:.2f}x")
+        print(f"ratio shared prefix / naive one branch at a time tokens/s: {rate[0] / rate[3]:.2f}x")
     print(f"ratio shared prefix / naive batched tokens/s: {rate[0] / rate[1]:.2f}x (goal >= 3x)")
 
 

@@ -47,10 +47,13 @@ def _recompute(model, tok, prompts, results, temperature: float) -> float:
     return max(g.abs().max().item() for g in gaps)
 
 
-@pytest.mark.parametrize("prefix_cache", [True, False])
-def test_logprobs_equal_full_recompute_with_stops_and_eos(lm, prompts, prefix_cache):
+LAYOUTS = {"tree": {}, "copies": {"tree": False}, "naive": {"prefix_cache": False}}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_logprobs_equal_full_recompute_with_stops_and_eos(lm, prompts, layout):
     tok, model = lm
-    sampler = StepSampler(model, tok, stop=["."], max_new_tokens=40, temperature=0.8, prefix_cache=prefix_cache)
+    sampler = StepSampler(model, tok, stop=["."], max_new_tokens=40, temperature=0.8, **LAYOUTS[layout])
     results = sampler.sample(prompts, k=8, generator=_gen(1))
     assert [len(r) for r in results] == [8, 8, 8]
     assert all(isinstance(s, Sample) and len(s.token_ids) == len(s.logprobs) >= 1 for r in results for s in r)
@@ -121,9 +124,10 @@ def test_samples_differ_but_are_reproducible_from_the_seed(lm, prompts):
         assert len({tuple(b) for b in branches}) > 1
 
 
-def test_prefix_cache_and_naive_paths_sample_the_same(lm, prompts):
+@pytest.mark.parametrize("layout", ["tree", "copies"])
+def test_prefix_cache_and_naive_paths_sample_the_same(lm, prompts, layout):
     tok, model = lm
-    shared = StepSampler(model, tok, stop=["."], max_new_tokens=20, temperature=1.3)
+    shared = StepSampler(model, tok, stop=["."], max_new_tokens=20, temperature=1.3, **LAYOUTS[layout])
     naive = StepSampler(model, tok, stop=["."], max_new_tokens=20, temperature=1.3, prefix_cache=False)
     a = shared.sample(prompts, k=5, generator=_gen(3))
     b = naive.sample(prompts, k=5, generator=_gen(3))
@@ -139,9 +143,9 @@ def test_prefix_is_encoded_once_per_prompt(lm, prompts):
     handle = model.get_input_embeddings().register_forward_hook(lambda mod, args, out: counted.append(args[0].numel()))
     try:
         width = max(len(p) for p in prompts) - 1
-        for prefix_cache, rows in ((True, len(prompts)), (False, 6 * len(prompts))):
+        for layout, rows in (("tree", len(prompts)), ("copies", len(prompts)), ("naive", 6 * len(prompts))):
             counted.clear()
-            StepSampler(model, tok, max_new_tokens=3, prefix_cache=prefix_cache).sample(prompts, k=6, generator=_gen())
+            StepSampler(model, tok, max_new_tokens=3, **LAYOUTS[layout]).sample(prompts, k=6, generator=_gen())
             assert counted[0] == rows * width  # the prefill
             assert all(c <= 6 * len(prompts) for c in counted[1:])  # then one token per live row
     finally:
@@ -220,8 +224,8 @@ def test_cuda_bf16_logprobs_match_recompute(lm, prompts):
 
 def test_draws_follow_the_distribution_and_never_pick_a_zero():
     probs = torch.tensor([[0.5, 0.3, 0.0, 0.2]]).repeat(20_000, 1) * 3.0  # unnormalised, like after top-p
-    drawn = _draw(probs, _gen(11))
+    drawn = _draw(probs, torch.rand((len(probs), 1), generator=_gen(11)))
     freq = torch.bincount(drawn, minlength=4).float() / len(drawn)
     assert freq[2] == 0
     torch.testing.assert_close(freq, torch.tensor([0.5, 0.3, 0.0, 0.2]), atol=0.015, rtol=0)
-    assert torch.equal(drawn, _draw(probs, _gen(11)))
+    assert torch.equal(drawn, _draw(probs, torch.rand((len(probs), 1), generator=_gen(11))))
