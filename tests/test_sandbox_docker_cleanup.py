@@ -92,3 +92,26 @@ def test_sweep_leaves_containers_of_other_labels_alone():
     finally:
         assert sweep(other) == [kept]  # its owner pid does not exist
     assert containers(other) == []
+
+
+FORK_THEN = """
+import os
+child = os.fork()
+if child == 0:
+    try:
+        sandbox.run("print(1)")
+    except Exception as exc:
+        print("child:", type(exc).__name__, "forked child" in str(exc), flush=True)
+    sandbox.close()
+    sys.exit(0)  # a normal exit: finalizers run in the child too
+os.waitpid(child, 0)
+print("parent:", sandbox.run("print(2)").stdout.strip(), flush=True)
+"""
+
+
+def test_a_forked_child_neither_uses_nor_removes_its_parents_containers():
+    label = unique_label()
+    owner = start_owner(label, FORK_THEN)
+    out, _ = owner.communicate(timeout=60)
+    assert out.splitlines() == ["child: SandboxError True", "parent: 2"]
+    assert owner.returncode == 0 and containers(label) == []

@@ -37,15 +37,21 @@ CALL_GRACE_S = 10.0
 """How much longer than the wall-clock limit the host waits for the worker before discarding the container."""
 
 
-def _remove_all(api: Any, registry: ContainerRegistry) -> None:
-    """Finalizer: force-remove every container a sandbox made and still holds (in parallel; gone already is fine)."""
+def _remove_all(api: Any, registry: ContainerRegistry, owner_pid: int) -> None:
+    """Finalizer: force-remove every container a sandbox made and still holds (in parallel; gone already is fine).
+
+    Only in the process that made them: a forked child exiting leaves its parent's containers alone.
+    """
     import docker.errors
+
+    if os.getpid() != owner_pid:
+        return
 
     def remove(container_id: str) -> None:
         with contextlib.suppress(docker.errors.APIError, OSError):
             api.remove_container(container_id, force=True)
 
-    threads = [threading.Thread(target=remove, args=(cid,), daemon=True) for cid in registry.drain()]
+    threads = [threading.Thread(target=remove, args=(cid,), daemon=True) for cid in registry.close_and_drain()]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -93,7 +99,8 @@ class DockerSandbox(Sandbox):
         self._pools: dict[tuple[int, int], ContainerPool] = {}
         self._pools_lock = threading.Lock()
         self._closed = False
-        self._finalizer = weakref.finalize(self, _remove_all, self._api, self._registry)
+        self._owner_pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _remove_all, self._api, self._registry, self._owner_pid)
         try:
             try:
                 self._client.images.get(image)
@@ -185,6 +192,8 @@ class DockerSandbox(Sandbox):
         with self._pools_lock:
             self._closed = True
             pools = list(self._pools.values())
+        if os.getpid() != self._owner_pid:
+            return  # a forked child: the containers are its parent's
         for pool in pools:
             for container in pool.close():
                 container.remove()
@@ -202,6 +211,11 @@ class DockerSandbox(Sandbox):
             raise TypeError(f"limits: expected Limits or None, got {type(limits).__name__}")
         if self._closed:
             raise SandboxError("this DockerSandbox is closed")
+        if os.getpid() != self._owner_pid:
+            raise SandboxError(
+                f"this DockerSandbox belongs to process {self._owner_pid}; a forked child cannot share its containers, "
+                "so build a DockerSandbox in the child"
+            )
         return limits or self.limits
 
     def _pool_for(self, limits: Limits) -> ContainerPool:

@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,22 +64,45 @@ def container_spec(api: Any, image: str, limits: Limits, labels: dict[str, str],
 
 
 class ContainerRegistry:
-    """Ids of the containers a sandbox made and has not removed yet (thread-safe); its finalizer removes them."""
+    """Ids of the containers a sandbox made and has not removed yet (thread-safe); its finalizer removes them.
+
+    ``close_and_drain`` refuses new containers, waits for those being started, and hands back every id.
+    """
 
     def __init__(self) -> None:
         self._ids: set[str] = set()
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._starting = 0
+        self._closed = False
 
-    def add(self, container_id: str) -> None:
-        with self._lock:
-            self._ids.add(container_id)
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        with self._cond:
+            if self._closed:
+                raise SandboxError("this sandbox is closed")
+            self._starting += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+
+    def add(self, container_id: str) -> bool:
+        """Track a new container; False when the sandbox closed meanwhile (the caller removes it)."""
+        with self._cond:
+            if not self._closed:
+                self._ids.add(container_id)
+            return not self._closed
 
     def discard(self, container_id: str) -> None:
-        with self._lock:
+        with self._cond:
             self._ids.discard(container_id)
 
-    def drain(self) -> list[str]:
-        with self._lock:
+    def close_and_drain(self, timeout: float = 30.0) -> list[str]:
+        with self._cond:
+            self._closed = True
+            self._cond.wait_for(lambda: self._starting == 0, timeout)
             ids, self._ids = list(self._ids), set()
         return ids
 
@@ -90,10 +113,17 @@ class WorkerContainer:
     def __init__(self, api: Any, spec: dict[str, Any], registry: ContainerRegistry, setup: dict[str, Any]) -> None:
         self._api = api
         self._registry = registry
-        self.id: str = api.create_container(**spec)["Id"]
-        registry.add(self.id)
         self._stdout = bytearray()
         self._stderr = bytearray()
+        with registry.starting():
+            self.id: str = api.create_container(**spec)["Id"]
+            if not registry.add(self.id):
+                self.remove()
+                raise SandboxError("this sandbox closed while a container was starting")
+            self._start(setup)
+
+    def _start(self, setup: dict[str, Any]) -> None:
+        api = self._api
         try:
             self._io = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             self._sock: socket.socket = getattr(self._io, "_sock", self._io)
