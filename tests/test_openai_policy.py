@@ -215,3 +215,13 @@ def test_bad_urls_are_clear_errors():
 def test_completion_without_choices_is_reported():
     with pytest.raises(PolicyServerError, match=r"expected a chat completion with choices\[0\].message from the server"):
         parse_completion({"error": "nope"})
+
+
+def test_serve_policy_reports_a_folder_that_is_no_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from turngym.cli.commands import app
+
+    result = CliRunner().invoke(app, ["serve", "policy", "--model", str(tmp_path), "--port", "0"])
+    assert result.exit_code == 1
+    assert "expected a local model directory with config.json" in result.output and "no config.json in it" in result.output

@@ -93,7 +93,7 @@ def assert_token_in_token_out(policy, traj, chosen):
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_guess_number_episodes_keep_sampled_tokens_and_logprobs(tok, model, temperature):
     env = turngym.make("turngym/GuessNumber-v0", high=20, max_turns=6, max_invalid_actions=6)
-    policy = HFPolicy(model, tok, stop=env_stop_strings(env), max_new_tokens=24, temperature=temperature)
+    policy = HFPolicy(model, tok, stop=env_stop_strings(env), max_new_tokens=12, temperature=temperature)
     reasons = set()
     for seed in range(2):
         traj, chosen, _, checked = play(policy, env, seed, k=2)
