@@ -7,6 +7,15 @@ import pytest
 import turngym
 
 
+def pytest_configure(config):
+    """One torch thread: tiny models run many times slower with two threads on a busy machine."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def toolcalc():
     env = turngym.make("turngym/ToolCalc-v0", difficulty=3)

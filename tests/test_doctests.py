@@ -24,6 +24,7 @@ MODULES = [
     "turngym.envs.search.regex",
     "turngym.envs.search.grep_env",
     "turngym.envs.tooluse.env",
+    "turngym.agents.hf_policy",
 ]
 
 
