@@ -17,7 +17,14 @@ TREE_ATTENTION = ("sdpa", "eager")  # attention implementations that take a cust
 
 
 def supports_tree_mask(model: torch.nn.Module) -> bool:
-    return getattr(getattr(model, "config", None), "_attn_implementation", "eager") in TREE_ATTENTION
+    """Whether a prefix tree can decode on ``model``: full attention in every layer, through "sdpa" or "eager"."""
+    config = getattr(model, "config", None)
+    layer_types = getattr(config, "layer_types", None) or ()
+    return (
+        getattr(config, "_attn_implementation", "eager") in TREE_ATTENTION
+        and not getattr(config, "sliding_window", None)
+        and all(t == "full_attention" for t in layer_types)
+    )
 
 
 class RoomyLayer(DynamicLayer):

@@ -47,3 +47,31 @@ def test_with_room_keeps_the_model_output():
         step = model(input_ids=ids[:, -1:].repeat(3, 1), past_key_values=cache, use_cache=True).logits[:, -1]
         full = model(input_ids=ids).logits[:, -1]
     torch.testing.assert_close(step, full.repeat(3, 1), atol=1e-5, rtol=0)
+
+
+def test_sliding_window_models_take_the_copies_layout_and_still_match_a_recompute():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from turngym.agents.kv_cache import supports_tree_mask
+    from turngym.agents.logprobs import pad_batch, sequence_logprobs
+    from turngym.agents.sampler import StepSampler
+
+    tok = tiny_tokenizer("bytes")
+    assert supports_tree_mask(tiny_model(tok))
+    config = MistralConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, sliding_window=6, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = MistralForCausalLM(config).eval()
+    assert not supports_tree_mask(model)
+    prompts = [tok.encode("a longer prompt than the window"), tok.encode("hi")]
+    results = StepSampler(model, tok, max_new_tokens=10).sample(prompts, k=3, generator=torch.Generator().manual_seed(0))
+    pairs = [(p, s) for p, samples in zip(prompts, results, strict=True) for s in samples]
+    ids, mask = pad_batch([p + s.token_ids for p, s in pairs], tok.pad_token_id)
+    with torch.no_grad():
+        full = sequence_logprobs(model, ids, mask)
+    for row, (prompt, sample) in enumerate(pairs):
+        got = full[row, len(prompt) : len(prompt) + len(sample.token_ids)]
+        torch.testing.assert_close(got, torch.tensor(sample.logprobs), atol=1e-4, rtol=0)
