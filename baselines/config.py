@@ -56,6 +56,7 @@ class TrainConfig:
     eval_every: int = doc(10, "Evaluate every this many steps (0 for never).")
     eval_episodes: int = doc(32, "Episodes per evaluation, on held-out seeds, sampled at eval_temperature.")
     eval_temperature: float = doc(0.0, "Sampling temperature at evaluation (0 for greedy).")
+    stop_at_eval_success: float = doc(0.0, "Stop early once an evaluation's success reaches this (0: run every step).")
     checkpoint_every: int = doc(1, "Save a checkpoint every this many steps (0 for only at the end).")
     keep_checkpoints: int = doc(2, "Most recent checkpoints to keep.")
     device: str = doc("cpu", 'Torch device: "cpu", "cuda", "cuda:1"...')
@@ -72,6 +73,7 @@ class TrainConfig:
         _check(self.max_grad_norm >= 0, "max_grad_norm", "a float >= 0", self.max_grad_norm)
         _check(self.temperature > 0, "temperature", "a float > 0", self.temperature)
         _check(self.eval_temperature >= 0, "eval_temperature", "a float >= 0", self.eval_temperature)
+        _check(0 <= self.stop_at_eval_success <= 1, "stop_at_eval_success", "a float in [0, 1]", self.stop_at_eval_success)
         pair = 2 * self.tiny_heads
         _check(self.tiny_hidden % pair == 0, "tiny_hidden", f"a multiple of 2 * tiny_heads ({pair})", self.tiny_hidden)
         if self.model != "tiny":

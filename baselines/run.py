@@ -86,6 +86,7 @@ class TrainingRun:
         self.metrics = MetricsLogger(self.out_dir, tensorboard=config.tensorboard)
         self.on_log = on_log
         self.start_step = 1
+        self.stopped_early = False
         self.resumed_from: Path | None = None
         self._train_envs: list[Any] = []
         self._eval_envs: list[Any] = []
@@ -99,7 +100,11 @@ class TrainingRun:
 
     # ---- the loop ------------------------------------------------------------------------------
     def steps(self) -> Iterator[int]:
-        yield from range(self.start_step, self.config.steps + 1)
+        """Steps left to run; stops early once an evaluation reaches ``stop_at_eval_success``."""
+        for step in range(self.start_step, self.config.steps + 1):
+            if self.stopped_early:
+                return
+            yield step
 
     def task_seeds(self, step: int, n: int) -> list[int]:
         """``n`` training task seeds for ``step``: a function of (seed, step) only, so a resumed run draws the same."""
@@ -124,10 +129,12 @@ class TrainingRun:
         metrics = {**metrics, "time/step_s": now - self._clock}
         if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
             metrics.update(self.evaluate(step))
+        target = config.stop_at_eval_success
+        self.stopped_early = bool(target) and metrics.get("eval/success", -1.0) >= target
         self.metrics.log(step, metrics)
         if "eval/success" in metrics:
             self.metrics.plot()
-        if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps:
+        if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps or self.stopped_early:
             self.save(step)
         if self.on_log is not None:
             self.on_log(step, metrics)

@@ -98,7 +98,7 @@ def train_sft(config: SFTConfig, *, resume: bool = True, on_log: Callable[[int, 
         params = [p for p in run.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm if config.max_grad_norm > 0 else float("inf"))
         run.optimizer.step()
-        metrics = {"loss/sft": float(loss), "loss/tokens": tokens, "loss/grad_norm": float(grad_norm)}
+        metrics = {"loss/sft": float(loss.detach()), "loss/tokens": tokens, "loss/grad_norm": float(grad_norm)}
         last = run.end_step(step, {**metrics, "data/conversations": len(examples)})
     run.close()
     return last
