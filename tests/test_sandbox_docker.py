@@ -131,6 +131,40 @@ def test_calls_in_one_container_leave_nothing_for_the_next(single):
     assert state == "[] [] [] [] True"
 
 
+LOCK_UP = """
+import os
+for _ in range(1500):  # deeper than Python's recursion limit
+    os.mkdir('d')
+    os.chdir('d')
+os.chmod('.', 0)
+os.makedirs('/tmp/a/b')
+os.chmod('/tmp/a/b', 0)
+os.chmod('/tmp/a', 0)
+os.chmod('/tmp', 0)
+os.chmod('/work', 0)
+print('locked')
+"""
+
+
+def test_files_the_code_locks_or_buries_are_still_removed(single):
+    look = (
+        "import os, socket\n"
+        "print(socket.gethostname(), oct(os.stat('/tmp').st_mode), os.listdir('/tmp'), len(os.listdir('..')))\n"
+    )
+    before = single.run(WHERE).stdout.strip()
+    assert single.run(LOCK_UP).stdout == "locked\n"
+    assert single.run(look).stdout == f"{before} 0o41777 [] 1\n"  # the same container, clean
+
+
+def test_a_container_that_died_while_idle_is_replaced_before_the_next_call(single):
+    before = single.run(WHERE).stdout.strip()
+    with client() as docker_client:
+        docker_client.containers.get(before).kill()
+    assert wait_until(lambda: all(c.short_id != before[:10] for c in containers(single.label)), 10)
+    result = single.run(WHERE)
+    assert result.error is None and result.stdout.strip() not in ("", before), result
+
+
 def test_killing_from_inside_does_not_reach_the_worker(single):
     before = single.run(WHERE).stdout
     for code in ("import os\nos.kill(1, 9)\nprint('after')", "import os\nos.kill(-1, 9)\nprint('after')"):

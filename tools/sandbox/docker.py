@@ -160,7 +160,7 @@ class DockerSandbox(Sandbox):
         except BaseException:
             pool.release(container, healthy=False)
             raise
-        pool.release(container, healthy=True)
+        pool.release(container, healthy="retire" not in reply)
         return to_result(reply, limits, time.monotonic() - start)
 
     def run_cold(

@@ -152,8 +152,15 @@ class WorkerContainer:
             raise WorkerGone(f"could not send the job: {exc}") from None
         return self._receive(time.monotonic() + timeout)
 
-    def stderr_tail(self) -> str:
-        return self._stderr[-2000:].decode("utf-8", "replace").strip()
+    def alive(self) -> bool:
+        """False when the worker has closed its end (it died while idle); a non-blocking peek, no round trip."""
+        try:
+            self._sock.settimeout(0)  # non-blocking: with a timeout set, Python would wait for data
+            return self._sock.recv(1, socket.MSG_PEEK) != b""
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
 
     def _receive(self, deadline: float) -> dict[str, Any]:
         while True:
@@ -247,8 +254,11 @@ class ContainerPool:
             while True:
                 if self._closed:
                     raise SandboxError("this sandbox is closed")
-                if self._idle:
-                    return self._idle.popleft()  # the longest idle: its next launcher has had most time to start
+                while self._idle:
+                    container = self._idle.popleft()  # the longest idle: its next launcher has had most time to start
+                    if container.alive():
+                        return container
+                    self._discard(container)
                 if self._failures > failures:
                     raise SandboxError(f"could not start a sandbox container: {self._last_error}") from self._last_error
                 if self._starting <= self._waiting and self._live < self._max_size:
@@ -265,11 +275,14 @@ class ContainerPool:
             if healthy and not self._closed:
                 self._idle.append(container)
                 self._cond.notify()
-                return
-            self._live -= 1
-            if self._live < self._warm and not self._closed:
-                self._start_one()
-            self._cond.notify()
+            else:
+                self._discard(container)
+
+    def _discard(self, container: WorkerContainer) -> None:  # holds the lock
+        self._live -= 1
+        if self._live < self._warm and not self._closed:
+            self._start_one()
+        self._cond.notify()
         self._spawn(container.remove)
 
     def close(self) -> list[WorkerContainer]:

@@ -13,8 +13,10 @@ The launcher for the next job is started ahead of time (a call does not wait for
 start) in a fresh, empty dir under ``/work``, in its own session, first in line for the OOM killer.
 After each job the worker, as the namespace's init, SIGKILLs every other process in the container
 (double-forked strays too), reaps them, and empties ``/work``, ``/tmp``, ``/dev/shm``, POSIX and
-SysV IPC, so calls stay independent. The worker is not dumpable, so jobs (same uid) can neither
-ptrace it nor read its fds, and as PID 1 it ignores signals sent from inside the container.
+SysV IPC before it replies, so calls stay independent; if something cannot be removed, the reply
+says ``retire`` and the worker ends (the host does not reuse the container). The worker is not
+dumpable, so jobs (same uid) can neither ptrace it nor read its fds, and as PID 1 it ignores
+signals sent from inside the container.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import sys
 import time
 
 WORK = "/work"
-SCRUBBED = ("/work", "/tmp", "/dev/shm", "/dev/mqueue")
+SCRUBBED = {"/work": 0o700, "/tmp": 0o1777, "/dev/shm": None, "/dev/mqueue": None}
+"""The writable places and the mode to restore on those the code owns (None: root's, it cannot change them)."""
 CODE_FD, STATUS_FD = 3, 4
 LINGER_S = 0.1
 """After the launcher exits, how long leftovers may still hold its pipes before they are killed."""
@@ -138,35 +141,50 @@ def kill_all() -> None:
         time.sleep(0.001)
 
 
-def _make_writable(function, path, _exc) -> None:
-    with contextlib.suppress(OSError):
-        os.chmod(os.path.dirname(path), 0o700)
-        os.chmod(path, 0o700)
-        function(path)
+def _force_empty(root: str) -> None:
+    """For what the code made unreadable or unwritable: coreutils ``chmod -R`` then ``find -delete`` (no depth limit)."""
+    script = 'exec </dev/null >/dev/null 2>&1; chmod -R u+rwX -- "$1"; find "$1" -mindepth 1 -delete'
+    pid = os.posix_spawn("/bin/sh", ["sh", "-c", script, "sh", root], {"PATH": "/usr/bin:/bin"})
+    os.waitpid(pid, 0)
 
 
-def scrub() -> None:
-    """Empty the writable places and the IPC namespace, so the next job starts clean."""
-    for root in SCRUBBED:
-        with contextlib.suppress(OSError):
+def scrub() -> bool:
+    """Empty the writable places and the IPC namespace so the next job starts clean; False if something is left."""
+    clean = True
+    for root, mode in SCRUBBED.items():
+        try:
+            if mode is not None:
+                os.chmod(root, mode)  # the code owns these mount points and may have changed their mode
             for name in os.listdir(root):
                 path = os.path.join(root, name)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, onerror=_make_writable)
-                else:
-                    with contextlib.suppress(OSError):
+                with contextlib.suppress(Exception):  # OSError; RecursionError in a very deep tree
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
                         os.unlink(path)
+            if os.listdir(root):
+                _force_empty(root)
+            clean = clean and not os.listdir(root)
+        except FileNotFoundError:
+            continue
+        except Exception:  # noqa: BLE001 - anything unexpected: the container is not reused
+            clean = False
     for kind in ("shm", "sem", "msg"):
         try:
             with open(f"/proc/sysvipc/{kind}") as handle:
                 ids = [int(line.split()[1]) for line in handle.readlines()[1:] if line.strip()]
-        except (OSError, ValueError, IndexError):
+            for ipc_id in ids:
+                if kind == "sem":
+                    _libc.semctl(ipc_id, 0, IPC_RMID)
+                else:
+                    getattr(_libc, f"{kind}ctl")(ipc_id, IPC_RMID, None)
+            with open(f"/proc/sysvipc/{kind}") as handle:
+                clean = clean and len(handle.readlines()) <= 1
+        except FileNotFoundError:
             continue
-        for ipc_id in ids:
-            if kind == "sem":
-                _libc.semctl(ipc_id, 0, IPC_RMID)
-            else:
-                getattr(_libc, f"{kind}ctl")(ipc_id, IPC_RMID, None)
+        except Exception:  # noqa: BLE001
+            clean = False
+    return clean
 
 
 class Capped:
@@ -308,12 +326,17 @@ def main() -> None:
             kill_all()
             spare.close()
             reply = {"failure": f"sandbox worker: {type(exc).__name__}: {exc}"}
-        send(writer, reply)
         if once:
+            send(writer, reply)
             return
-        scrub()
+        clean = scrub()
+        if not clean:
+            reply["retire"] = "could not empty the writable places after the call"
+        send(writer, reply)
+        if not clean:
+            return  # the container ends and is removed; the host does not reuse it
         serial += 1
-        spare = Spare(serial, setup["argv"], env)
+        spare = Spare(serial, setup["argv"], env)  # raising ends the worker: the host sees that before the next job
 
 
 if __name__ == "__main__":
