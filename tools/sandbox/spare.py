@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -132,10 +133,11 @@ class Spare:
             duration, base = time.monotonic() - started, 128 if self.bubblewrap else 0
             return Outcome(returncode, bytes(stdout.data), bytes(stderr.data), truncated, status, stopped, duration, base)
         finally:
-            self.discard()
+            self.discard(remove_later=True)
 
-    def discard(self) -> None:
-        """Kill the launcher and everything it started, and remove its folder (a no-op in a forked child)."""
+    def discard(self, *, remove_later: bool = False) -> None:
+        """Kill the launcher and everything it started, and remove its folder, now or on a thread (folder removal is
+        slow on a busy disk, and nothing runs there any more). A no-op in a forked child."""
         if self._done or os.getpid() != self.owner:
             return
         self._done = True
@@ -151,7 +153,10 @@ class Spare:
         for fd in (self.code_w, self.stdin_w, self.status_r, self.info_r):
             if fd >= 0:
                 os.close(fd)
-        remove_tree(self.root)
+        if remove_later:  # not a daemon: the interpreter waits for it at exit
+            threading.Thread(target=remove_tree, args=(self.root,), name="sandbox-cleanup").start()
+        else:
+            remove_tree(self.root)
 
 
 def check_files(files: Mapping[str, str | bytes] | None) -> list[tuple[tuple[str, ...], bytes]]:
