@@ -15,14 +15,16 @@ from turngym.envs.echo import ECHO_WORDS
 WORDS = f"tiny_words=[{', '.join([*ECHO_WORDS, 'echo'])}]"
 
 
-@pytest.fixture(scope="module")
-def oracle_episodes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sft") / "oracle.jsonl"
-    result = CliRunner().invoke(
-        app, ["rollout", "turngym/Echo-v0", "--policy", "scripted", "--episodes", "12", "--out", str(path)]
-    )
+def _record(path, episodes: int):
+    args = ["rollout", "turngym/Echo-v0", "--policy", "scripted", "--episodes", str(episodes), "--out", str(path)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return path
+
+
+@pytest.fixture(scope="module")
+def oracle_episodes(tmp_path_factory):
+    return _record(tmp_path_factory.mktemp("sft") / "oracle.jsonl", 12)
 
 
 def test_only_assistant_text_and_its_end_of_turn_are_targets(oracle_episodes):
@@ -49,17 +51,16 @@ def test_failed_episodes_are_left_out(tmp_path):
 def test_batches_cover_each_epoch_once():
     seen = [i for step in (1, 2, 3) for i in batch_indices(12, 4, step, seed=0)]
     assert sorted(seen) == list(range(12))
-    assert batch_indices(12, 4, 4, seed=0) != batch_indices(12, 4, 1, seed=0) or True  # a new epoch reshuffles
+    assert sorted(i for step in (4, 5, 6) for i in batch_indices(12, 4, step, seed=0)) == list(range(12))
     assert batch_indices(3, 8, 1, seed=0) and len(batch_indices(3, 8, 1, seed=0)) == 3
 
 
 @pytest.mark.slow
-def test_sft_lowers_the_loss_and_solves_echo(oracle_episodes, tmp_path):
-    overrides = [WORDS, f"data={oracle_episodes}", f"out_dir={tmp_path / 'run'}", "steps=40", "lr=3e-3", "batch_size=12"]
-    config = load_config(
-        None, [*overrides, "eval_every=40", "eval_episodes=16", "max_new_tokens=4", "tensorboard=false", "threads=1"], algo="sft"
-    )
+def test_sft_lowers_the_loss_and_solves_echo(tmp_path):
+    data = _record(tmp_path / "oracle.jsonl", 128)
+    overrides = [WORDS, f"data={data}", f"out_dir={tmp_path / 'run'}", "steps=150", "lr=3e-3", "batch_size=32", "eval_every=50"]
+    config = load_config(None, [*overrides, "eval_episodes=32", "max_new_tokens=4", "tensorboard=false", "threads=1"], algo="sft")
     last = train_sft(config)
     losses = [r["loss/sft"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
-    assert losses[-1] < losses[0] / 4
+    assert losses[-1] < losses[0] / 10
     assert last["eval/success"] >= 0.9
