@@ -25,6 +25,7 @@ MODULES = [
     "turngym.envs.search.grep_env",
     "turngym.envs.tooluse.env",
     "turngym.agents.hf_policy",
+    "turngym.agents.tiny_lm",
 ]
 
 
