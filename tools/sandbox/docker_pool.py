@@ -50,6 +50,7 @@ def container_spec(api: Any, image: str, limits: Limits, labels: dict[str, str],
         ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0), docker.types.Ulimit(name="nofile", soft=1024, hard=1024)],
         ipc_mode="private",
         auto_remove=not once,
+        log_config=docker.types.LogConfig(type="none"),  # the worker's replies would otherwise pile up in a log file
     )
     command = ["python3", "-I", "-S", "-c", WORKER_SOURCE] + (["--once"] if once else [])
     return {
