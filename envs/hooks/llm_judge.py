@@ -2,8 +2,8 @@
 
 ``JudgeHook`` builds the rubric prompt, parses scores and records failures; this module supplies
 ``generate``. A local model answers all prompts of a ``score_batch`` in one batched sampling call
-(``StepSampler``: one left-padded prefill, one decode loop). An endpoint gets one
-``POST /v1/chat/completions`` per prompt (the chat API takes one conversation per request), sent
+(``StepSampler``: one prefill, one decode loop). An endpoint gets one ``POST /v1/chat/completions``
+per prompt (the chat API takes one conversation per request) through ``OpenAIPolicy``, sent
 concurrently, with timeouts and retries. A request that still fails, or an answer without a score,
 is a recorded failure (score None, "not applicable"), never an exception.
 
@@ -17,7 +17,6 @@ is a recorded failure (score None, "not applicable"), never an exception.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,7 +25,6 @@ from turngym.envs.hooks.judge import DEFAULT_RUBRIC, JudgeHook
 from turngym.envs.messages import Message
 
 Generate = Callable[[Sequence[list[Message]]], list[Any]]
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
 class JudgeRequestError:
@@ -111,6 +109,7 @@ class LLMJudge(JudgeHook):
         temperature: float = 0.0,
         timeout: float = 60.0,
         retries: int = 2,
+        backoff: float = 0.5,
         max_concurrency: int = 8,
         **kwargs: Any,
     ) -> LLMJudge:
@@ -123,6 +122,7 @@ class LLMJudge(JudgeHook):
             temperature=temperature,
             timeout=timeout,
             retries=retries,
+            backoff=backoff,
             max_concurrency=max_concurrency,
         )
         return cls(backend, name=name, rubric=rubric, **kwargs)
@@ -173,10 +173,9 @@ class HFJudgeBackend:
 
 
 class EndpointJudgeBackend:
-    """One ``POST /v1/chat/completions`` per prompt, sent concurrently, with timeouts and retries.
-
-    Retries (exponential backoff from ``backoff`` seconds) on connection errors, timeouts and the
-    statuses in ``RETRY_STATUS``; a request that still fails returns a ``JudgeRequestError``.
+    """One ``POST /v1/chat/completions`` per prompt through ``OpenAIPolicy`` (concurrent, timeouts, retries
+    with backoff on connection errors, timeouts, 429 and 5xx); a request that still fails, or a reply
+    that is not text, comes back as a ``JudgeRequestError``.
     """
 
     def __init__(
@@ -192,26 +191,22 @@ class EndpointJudgeBackend:
         backoff: float = 0.5,
         max_concurrency: int = 8,
     ):
-        import httpx
+        from turngym.agents.openai_policy import OpenAIPolicy
 
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"expected base_url like 'http://host:port' or 'http://host:port/v1', got {base_url!r}")
-        if retries < 0 or max_concurrency < 1 or timeout <= 0:
-            raise ValueError(
-                f"expected retries >= 0, max_concurrency >= 1, timeout > 0, got {retries}, {max_concurrency}, {timeout}"
-            )
-        root = base_url.rstrip("/")
-        self.url = root + ("/chat/completions" if root.endswith("/v1") else "/v1/chat/completions")
-        self.model = model
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.retries = retries
-        self.backoff = backoff
+        self.client = OpenAIPolicy(
+            base_url,
+            model,
+            api_key=api_key,
+            timeout=timeout,
+            max_retries=retries,
+            backoff=backoff,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            concurrency=max_concurrency,
+            server_extras=False,
+        )
+        self.url = self.client.url
         self.max_concurrency = max_concurrency
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        # loopback judges must not go through a proxy from the environment
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout), headers=headers, trust_env=not _is_loopback(root))
-        self.requests = 0
 
     def __call__(self, prompts: Sequence[list[Message]]) -> list[str | JudgeRequestError]:
         if len(prompts) == 1:
@@ -221,44 +216,16 @@ class EndpointJudgeBackend:
 
     def complete(self, prompt: list[Message]) -> str | JudgeRequestError:
         """One chat completion: the reply text, or a ``JudgeRequestError`` after the retries."""
-        import httpx
+        from turngym.agents.openai_policy import PolicyServerError
 
-        body = {
-            "model": self.model,
-            "messages": [{"role": m["role"], "content": m.get("content") or ""} for m in prompt],
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-        }
-        error = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            self.requests += 1
-            try:
-                response = self.client.post(self.url, json=body)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__} at {self.url}: {exc}"
-                continue
-            if response.status_code in RETRY_STATUS:
-                error = f"HTTP {response.status_code} from {self.url}: {response.text[:200]}"
-                continue
-            if response.status_code != 200:
-                return JudgeRequestError(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
-            try:
-                content = response.json()["choices"][0]["message"]["content"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                return JudgeRequestError(f"expected an OpenAI chat completion from {self.url}, got {response.text[:200]!r}")
-            if not isinstance(content, str):
-                return JudgeRequestError(f"expected a string message content from {self.url}, got {type(content).__name__}")
-            return content
-        return JudgeRequestError(error)
+        messages = [{"role": m["role"], "content": m.get("content") or ""} for m in prompt]
+        try:
+            action = self.client.complete(messages).action
+        except PolicyServerError as exc:
+            return JudgeRequestError(str(exc))
+        if not isinstance(action, str):
+            return JudgeRequestError(f"expected a text reply from {self.url}, got a message with tool calls")
+        return action
 
     def close(self) -> None:
         self.client.close()
-
-
-def _is_loopback(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
