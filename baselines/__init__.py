@@ -1,1 +1,8 @@
-"""Baseline trainers (GRPO, step-level GRPO, REINFORCE with ReBN, SFT) arrive with the trainers issue."""
+"""Baseline trainers on shared, unit-tested pieces.
+
+``config`` (dataclass configs, YAML, ``--set``), ``advantages`` (GRPO groups, discounted returns,
+ReBN), ``losses`` (the clipped policy-gradient loss), ``rollout`` (token trajectories from real
+envs), ``update`` (one policy-gradient update), ``run`` (seeding, resume, evaluation, logging,
+checkpoints), ``checkpoint``, ``metrics``; the trainers ``grpo``, ``reinforce_rebn``, ``sft`` and
+``step_grpo``; ``train.train(config)`` dispatches on the config's class (``turngym train``).
+"""
