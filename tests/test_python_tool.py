@@ -21,7 +21,7 @@ from turngym.tools.sandbox import Limits, LocalSandbox
 
 @pytest.fixture(scope="module")
 def tool():
-    tool = PythonTool("local", limits=Limits(wall_seconds=5, cpu_seconds=3))
+    tool = PythonTool("local", limits=Limits(wall_seconds=2, cpu_seconds=1.5))
     yield tool
     tool.close()
 
@@ -32,7 +32,7 @@ def test_schema_has_one_code_argument_and_states_the_limits(tool):
     assert function["parameters"]["required"] == ["code"]
     assert list(function["parameters"]["properties"]) == ["code"]
     assert function["parameters"]["properties"]["code"]["type"] == "string"
-    assert "3 s of CPU, 5 s in all and 512 MB" in function["description"]
+    assert "1.5 s of CPU, 2 s in all and 512 MB" in function["description"]
     assert tool.run({"code": 1}).error_kind == "arguments"
 
 
@@ -52,7 +52,7 @@ def test_errors_and_exit_status_are_results_not_tool_errors(tool):
 def test_timeout_is_a_tool_error_with_the_output_so_far(tool):
     result = tool.run({"code": "import time\nprint('started', flush=True)\ntime.sleep(60)"})
     assert (result.ok, result.error_kind, result.fatal) == (False, "timeout", False)
-    assert result.output == "python timed out after 5 s wall clock; output before it stopped:\nstarted"
+    assert result.output == "python timed out after 2 s wall clock; output before it stopped:\nstarted"
 
 
 def test_cpu_timeout_is_a_tool_error():

@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 from sandbox_backends import LOCAL_BACKENDS, host_processes_with, sandbox_fixture
@@ -19,6 +20,13 @@ from turngym.tools.sandbox import Limits, RunResult, SandboxError, make_sandbox
 from turngym.tools.sandbox.local import LocalSandbox
 
 sandbox = sandbox_fixture(params=LOCAL_BACKENDS)
+
+
+def join_background_threads() -> None:
+    """Wait for spares being started (a closed sandbox discards them) and for folders being removed."""
+    for thread in threading.enumerate():
+        if thread.name in ("sandbox-spares", "sandbox-cleanup"):
+            thread.join()
 
 
 def test_prints_and_exit_codes(sandbox):
@@ -133,9 +141,7 @@ def test_no_leaked_descriptors_processes_or_temp_dirs(isolation, monkeypatch):
     for code in ("print(1)", "import time; time.sleep(5)", "print('x' * 10**8)", "import os; os.chmod('.', 0)"):
         box.run(code)
     box.close()
-    for thread in threading.enumerate():
-        if thread.name in ("sandbox-spares", "sandbox-cleanup"):
-            thread.join()  # a spare started during the last call is discarded once it sees the sandbox closed
+    join_background_threads()
     assert len(os.listdir("/proc/self/fd")) == fds
     assert os.listdir(private) == []
     assert host_processes_with("4.321") == []
@@ -146,10 +152,14 @@ def test_spares_start_ahead_and_go_with_close():
     token = 7.654321  # CPU limit as a token in the launcher's command line
     limits = Limits(cpu_seconds=token)
     box = LocalSandbox(limits=limits, spares=2)
+    deadline = time.monotonic() + 10
+    while len(host_processes_with(str(token))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # a command line reads empty while its process execs
     assert len(host_processes_with(str(token))) >= 2  # started before any call
     assert box.run("print('warm')").stdout == "warm\n"
     assert box.run("print('other limits')", limits=Limits(cpu_seconds=2)).stdout == "other limits\n"
     box.close()
+    join_background_threads()
     assert host_processes_with(str(token)) == []
     assert box.run("print('after close')").stdout == "after close\n"
     assert host_processes_with(str(token)) == []  # a closed sandbox keeps no spares
