@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,12 +15,14 @@ from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 from turngym.baselines.advantages import group_advantages
 from turngym.baselines.config import ConfigError, load_config
 from turngym.baselines.losses import policy_gradient_loss
+from turngym.baselines.metrics import read_metrics
 from turngym.baselines.step_grpo import (
     StepGRPOConfig,
     candidate_trajectories,
     choose_sibling,
     sample_step_groups,
     step_reward,
+    train_step_grpo,
 )
 
 
@@ -196,3 +200,17 @@ def test_config_loads_by_name_and_checks_its_fields():
     ]:
         with pytest.raises(ConfigError, match=message):
             load_config(None, overrides, algo="step_grpo")
+
+
+def test_train_step_grpo_logs_checkpoints_and_resumes(tmp_path):
+    base = Path(__file__).resolve().parents[1] / "baselines" / "configs" / "echo_grpo.yaml"
+    overrides = [f"out_dir={tmp_path}", "tensorboard=false", "group_size=1", "k=4", "tasks_per_step=4", "eval_every=0"]
+    hook = CountingHook()
+    first = train_step_grpo(load_config(base, [*overrides, "steps=2"], algo="step_grpo"), hooks=[hook])
+    assert first["rollout/step_groups"] >= 4 and first["rollout/sampled_tokens"] >= 16
+    assert hook.batches and all(n % 4 == 0 for n in hook.batches)  # one batch per turn: k forks of each running episode
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    resumed = []
+    train_step_grpo(load_config(base, [*overrides, "steps=3"], algo="step_grpo"), on_log=lambda step, m: resumed.append(step))
+    assert resumed == [3] and [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
