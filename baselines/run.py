@@ -17,6 +17,7 @@ moment replays exactly the steps it had not saved.
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from turngym.baselines.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from turngym.baselines.checkpoint import checkpoint_dir, latest_checkpoint, load_checkpoint, save_checkpoint
 from turngym.baselines.config import RLConfig, TrainConfig, save_config
 from turngym.baselines.metrics import MetricsLogger
 from turngym.baselines.rollout import EpisodeTokens, collect_episodes, rollout_metrics
@@ -65,7 +66,11 @@ def make_envs(config: TrainConfig, n: int) -> list[Any]:
 
 
 class TrainingRun:
-    """Policy, optimizer, generator, envs, metrics and checkpoints of one training run."""
+    """Policy, optimizer, generator, envs, metrics and checkpoints of one training run.
+
+    With ``resume`` the newest checkpoint in ``out_dir`` is loaded and metrics past it are dropped;
+    without, earlier checkpoints and metrics in ``out_dir`` are deleted.
+    """
 
     def __init__(self, config: TrainConfig, *, resume: bool = True, on_log: Callable[[int, dict], None] | None = None):
         self.config = config
@@ -91,7 +96,9 @@ class TrainingRun:
         self._train_envs: list[Any] = []
         self._eval_envs: list[Any] = []
         self._clock = time.perf_counter()
-        checkpoint = latest_checkpoint(self.out_dir) if resume else None
+        if not resume:  # a fresh start in a used folder: earlier checkpoints must not be resumed later
+            shutil.rmtree(checkpoint_dir(self.out_dir), ignore_errors=True)
+        checkpoint = latest_checkpoint(self.out_dir)
         if checkpoint is not None:
             state = load_checkpoint(checkpoint, self.model, self.optimizer, generators={"sampling": self.generator})
             self.start_step = state["step"] + 1

@@ -69,6 +69,10 @@ def test_train_writes_metrics_curve_checkpoints_and_resumes(tmp_path):
     assert (tmp_path / "checkpoints" / "step_000005").is_dir()
     again = _train("--algo", "grpo", *_sets(tmp_path, 5))
     assert "nothing to do" in again.output
+    fresh = _train("--algo", "grpo", "--no-resume", *_sets(tmp_path, 1))
+    assert fresh.exit_code == 0, fresh.output
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1]
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_000001"]
 
 
 def test_reinforce_and_yaml_config(tmp_path):
