@@ -20,6 +20,7 @@ from turngym.baselines.step_grpo import (
     StepGRPOConfig,
     candidate_trajectories,
     choose_sibling,
+    make_hooks,
     sample_step_groups,
     step_reward,
     train_step_grpo,
@@ -214,3 +215,21 @@ def test_train_step_grpo_logs_checkpoints_and_resumes(tmp_path):
     resumed = []
     train_step_grpo(load_config(base, [*overrides, "steps=3"], algo="step_grpo"), on_log=lambda step, m: resumed.append(step))
     assert resumed == [3] and [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_hooks_by_name_include_an_endpoint_judge():
+    from turngym.envs.hooks import FormatReward, LLMJudge, TurnCost
+
+    config = StepGRPOConfig(
+        process_rewards=["format", "judge", "turn_cost"],
+        judge_url="http://127.0.0.1:9",
+        judge_model="m",
+        judge_rubric="Be strict.",
+    )
+    fmt, judge, cost = make_hooks(config)
+    assert isinstance(fmt, FormatReward) and isinstance(cost, TurnCost)
+    assert (
+        isinstance(judge, LLMJudge)
+        and judge.rubric == "Be strict."
+        and judge.backend.url == "http://127.0.0.1:9/v1/chat/completions"
+    )
