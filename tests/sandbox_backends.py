@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,13 @@ def backend_fixture(name: str = "backend", params: list[Any] | None = None, **kw
         backend.close()
 
     return fixture
+
+
+def join_background_threads() -> None:
+    """Wait for the local backend's spares being started (a closed sandbox discards them) and folders being removed."""
+    for thread in threading.enumerate():
+        if thread.name in ("sandbox-spares", "sandbox-cleanup"):
+            thread.join()
 
 
 def host_processes_with(token: str) -> list[int]:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sandbox_backends import join_background_threads
 
 import turngym.tools.python_tool as python_tool_module
 from turngym.tools.core import Tool, ToolResult
@@ -128,6 +129,8 @@ def test_a_forked_child_uses_the_tool(tool):
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         try:
             os.write(write, tool.run({"code": "print('child')"}).output.encode())
+            tool.close()
+            join_background_threads()
         finally:
             os._exit(0)
     os.close(write)

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from sandbox_backends import LOCAL_BACKENDS, host_processes_with, sandbox_fixture
+from sandbox_backends import LOCAL_BACKENDS, host_processes_with, join_background_threads, sandbox_fixture
 
 import turngym.tools.sandbox.base as sandbox_base
 import turngym.tools.sandbox.local as sandbox_local
@@ -20,13 +20,6 @@ from turngym.tools.sandbox import Limits, RunResult, SandboxError, make_sandbox
 from turngym.tools.sandbox.local import LocalSandbox
 
 sandbox = sandbox_fixture(params=LOCAL_BACKENDS)
-
-
-def join_background_threads() -> None:
-    """Wait for spares being started (a closed sandbox discards them) and for folders being removed."""
-    for thread in threading.enumerate():
-        if thread.name in ("sandbox-spares", "sandbox-cleanup"):
-            thread.join()
 
 
 def test_prints_and_exit_codes(sandbox):
@@ -190,6 +183,7 @@ def test_a_forked_child_starts_its_own_spares():
         try:
             os.write(write, box.run("print('child')").stdout.encode())
             box.close()  # must not touch the parent's spares
+            join_background_threads()
         finally:
             os._exit(0)
     os.close(write)
