@@ -26,6 +26,10 @@ MODULES = [
     "turngym.envs.tooluse.env",
     "turngym.agents.hf_policy",
     "turngym.agents.tiny_lm",
+    "turngym.tools.sandbox.base",
+    "turngym.tools.sandbox.local",
+    "turngym.tools.python_tool",
+    "turngym.tools.sandbox.image",
 ]
 
 
