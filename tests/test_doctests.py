@@ -30,6 +30,8 @@ MODULES = [
     "turngym.tools.sandbox.local",
     "turngym.tools.python_tool",
     "turngym.tools.sandbox.image",
+    "turngym.envs.echo",
+    "turngym.baselines.advantages",
 ]
 
 
