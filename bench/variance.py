@@ -21,8 +21,8 @@ last line holds the ratios. The goal is <= 0.5 at T >= 4 (theory: about 1/T or l
 
 Run from the repository root::
 
-    python bench/variance.py            # D=100, R=100, k=4, T in 2 4 8 (about a minute)
-    python bench/variance.py --quick    # D=24, R=40 (a few seconds)
+    python bench/variance.py            # D=100, R=100, k=4, T in 2 4 8 (about 2 CPU minutes)
+    python bench/variance.py --quick    # D=24, R=40 (about 10 CPU seconds)
 """
 
 from __future__ import annotations
