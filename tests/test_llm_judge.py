@@ -155,7 +155,6 @@ def test_a_tiny_hf_judge_scores_a_batch_in_one_call_and_records_its_garbage():
     assert again.failures == judge.failures  # greedy decoding: the same replies
 
 
-@pytest.mark.slow
 def test_a_tiny_hf_judge_taught_to_answer_scores_is_parsed():
     """A tiny model fine-tuned to reply 'Score: 7' to judge prompts: its replies come back as 0.7."""
     import torch
