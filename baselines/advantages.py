@@ -42,13 +42,17 @@ def group_advantages(
     index: dict[Hashable, int] = {}
     groups = torch.tensor([index.setdefault(g, len(index)) for g in ids], dtype=torch.long)
     n = len(index)
-    counts = torch.zeros(n).index_add_(0, groups, torch.ones_like(values))
-    means = torch.zeros(n).index_add_(0, groups, values) / counts
-    centred = values - means[groups]
+    values64 = values.double()  # float32 means of tied non-round rewards (0.4 x 8) are off by an ulp
+    counts = torch.zeros(n, dtype=torch.float64).index_add_(0, groups, torch.ones_like(values64))
+    means = torch.zeros(n, dtype=torch.float64).index_add_(0, groups, values64) / counts
+    highs = torch.full((n,), -torch.inf, dtype=torch.float64).scatter_reduce_(0, groups, values64, "amax")
+    lows = torch.full((n,), torch.inf, dtype=torch.float64).scatter_reduce_(0, groups, values64, "amin")
+    tied = (highs == lows)[groups]
+    centred = torch.where(tied, torch.zeros_like(values64), values64 - means[groups])
     if not normalize_std:
-        return centred
-    variances = torch.zeros(n).index_add_(0, groups, centred**2) / counts
-    return centred / (variances.sqrt()[groups] + eps)
+        return centred.float()
+    variances = torch.zeros(n, dtype=torch.float64).index_add_(0, groups, centred**2) / counts
+    return (centred / (variances.sqrt()[groups] + eps)).float()
 
 
 def discounted_returns(rewards_per_turn: torch.Tensor | Sequence[float], gamma: float) -> torch.Tensor:

@@ -69,3 +69,13 @@ def test_rebn_mean_zero_std_one():
 def test_docstring_examples_run():
     result = doctest.testmod(advantages)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_tied_groups_of_non_round_rewards_get_exactly_zero():
+    from turngym.baselines.advantages import group_advantages
+
+    for value in (0.4, 0.1, 1 / 3, -2.7):
+        for normalize_std in (True, False):
+            advantages = group_advantages([value] * 8 + [0.0, 1.0], [0] * 8 + [1, 1], normalize_std=normalize_std)
+            assert advantages[:8].tolist() == [0.0] * 8
+            assert advantages[8] < 0 < advantages[9]
