@@ -74,6 +74,7 @@ def serve_http() -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts: the URL is usable once printed
     port = sock.getsockname()[1]
     config = uvicorn.Config(server.streamable_http_app(), log_level="warning")
     print(f"serving at http://127.0.0.1:{port}/mcp", flush=True)
