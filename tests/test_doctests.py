@@ -32,6 +32,7 @@ MODULES = [
     "turngym.tools.sandbox.image",
     "turngym.envs.echo",
     "turngym.baselines.advantages",
+    "turngym.envs.hooks.llm_judge",
 ]
 
 
