@@ -17,7 +17,6 @@ from turngym.baselines.advantages import group_advantages
 from turngym.baselines.config import GRPOConfig
 from turngym.baselines.rollout import rollout_metrics
 from turngym.baselines.run import TrainingRun
-from turngym.baselines.update import policy_update
 
 
 def train_grpo(config: GRPOConfig, *, resume: bool = True, on_log: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
@@ -35,20 +34,7 @@ def train_grpo(config: GRPOConfig, *, resume: bool = True, on_log: Callable[[int
         advantages = group_advantages(rewards, seeds, normalize_std=config.normalize_std)
 
         # 3. update: clipped policy gradient on the sampled tokens only
-        stats = policy_update(
-            run.model,
-            run.optimizer,
-            [e.trajectory for e in episodes],
-            advantages,
-            pad_id=run.pad_id,
-            temperature=config.temperature,
-            clip_eps=config.clip_eps,
-            kl_coef=config.kl_coef,
-            ref_model=run.ref_model,
-            ppo_epochs=config.ppo_epochs,
-            micro_batch=config.micro_batch,
-            max_grad_norm=config.max_grad_norm,
-        )
+        stats = run.update([e.trajectory for e in episodes], advantages)
         flat_groups = advantages.view(config.tasks_per_step, config.group_size).abs().amax(dim=1) == 0
         metrics = {**rollout_metrics(episodes), **stats, "rollout/zero_advantage_groups": float(flat_groups.float().mean())}
         last = run.end_step(step, metrics)

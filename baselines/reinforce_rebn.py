@@ -15,7 +15,7 @@ from turngym.baselines.advantages import discounted_returns, rebn
 from turngym.baselines.config import ReinforceConfig
 from turngym.baselines.rollout import rollout_metrics
 from turngym.baselines.run import TrainingRun
-from turngym.baselines.update import per_token_advantages, policy_update
+from turngym.baselines.update import per_token_advantages
 
 
 def train_reinforce_rebn(
@@ -40,20 +40,7 @@ def train_reinforce_rebn(
         advantages = per_token_advantages(trajectories, per_turn)
 
         # 3. update: each turn's tokens weighted by its normalised return
-        stats = policy_update(
-            run.model,
-            run.optimizer,
-            trajectories,
-            advantages,
-            pad_id=run.pad_id,
-            temperature=config.temperature,
-            clip_eps=config.clip_eps,
-            kl_coef=config.kl_coef,
-            ref_model=run.ref_model,
-            ppo_epochs=config.ppo_epochs,
-            micro_batch=config.micro_batch,
-            max_grad_norm=config.max_grad_norm,
-        )
+        stats = run.update(trajectories, advantages)
         returns_mean = sum(float(r.mean()) for r in returns if len(r)) / max(len(returns), 1)
         last = run.end_step(step, {**rollout_metrics(episodes), **stats, "reward/return_mean": returns_mean})
     run.close()

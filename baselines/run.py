@@ -30,6 +30,7 @@ from turngym.baselines.checkpoint import checkpoint_dir, latest_checkpoint, load
 from turngym.baselines.config import RLConfig, TrainConfig, save_config
 from turngym.baselines.metrics import MetricsLogger
 from turngym.baselines.rollout import EpisodeTokens, collect_episodes, rollout_metrics
+from turngym.baselines.update import policy_update
 
 EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
 FINAL_MODEL = "final_model"
@@ -106,6 +107,24 @@ class TrainingRun:
         self.metrics.truncate_after(self.start_step - 1)
 
     # ---- the loop ------------------------------------------------------------------------------
+    def update(self, trajectories: list[Any], advantages: Any) -> dict[str, float]:
+        """``policy_update`` on this run's model and optimiser with the config's loss settings."""
+        config = self.config
+        return policy_update(
+            self.model,
+            self.optimizer,
+            trajectories,
+            advantages,
+            pad_id=self.pad_id,
+            temperature=config.temperature,
+            clip_eps=config.clip_eps,
+            kl_coef=config.kl_coef,
+            ref_model=self.ref_model,
+            ppo_epochs=config.ppo_epochs,
+            micro_batch=config.micro_batch,
+            max_grad_norm=config.max_grad_norm,
+        )
+
     def steps(self) -> Iterator[int]:
         """Steps left to run; stops early once an evaluation reaches ``stop_at_eval_success``."""
         for step in range(self.start_step, self.config.steps + 1):

@@ -31,7 +31,6 @@ from turngym.baselines.advantages import group_advantages
 from turngym.baselines.config import ConfigError, RLConfig, _check, doc
 from turngym.baselines.rollout import EpisodeTokens, rollout_metrics
 from turngym.baselines.run import TrainingRun
-from turngym.baselines.update import policy_update
 from turngym.envs.errors import HookError
 from turngym.envs.hooks.base import Hook, as_hooks, score_steps, weighted_sum
 from turngym.envs.info import StopReason
@@ -299,20 +298,7 @@ def train_step_grpo(
         # 3. update: clipped policy gradient on the candidate tokens only
         stats: dict[str, float] = {}
         if trajectories:
-            stats = policy_update(
-                run.model,
-                run.optimizer,
-                trajectories,
-                advantages,
-                pad_id=run.pad_id,
-                temperature=config.temperature,
-                clip_eps=config.clip_eps,
-                kl_coef=config.kl_coef,
-                ref_model=run.ref_model,
-                ppo_epochs=config.ppo_epochs,
-                micro_batch=config.micro_batch,
-                max_grad_norm=config.max_grad_norm,
-            )
+            stats = run.update(trajectories, advantages)
         groups = rollout.groups
         zero = sum(all(a == 0.0 for a in g.advantages) for g in groups)
         metrics = {
