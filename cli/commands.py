@@ -124,7 +124,13 @@ def _summary_row(env_id: str, policy: str, results: list[Any]) -> list[str]:
 @app.command()
 def rollout(
     env_id: str,
-    policy: Annotated[str, typer.Option(help="scripted (the env's oracle) or random.")] = "scripted",
+    policy: Annotated[
+        str, typer.Option(help="scripted (the env's oracle), random, hf (a local model folder) or openai (an endpoint).")
+    ] = "scripted",
+    model: Annotated[str | None, typer.Option(help="hf: the model folder; openai: the served model's name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: the server, e.g. http://127.0.0.1:8001.")] = None,
+    temperature: Annotated[float, typer.Option(help="hf/openai: sampling temperature.", min=0.0)] = 1.0,
+    max_new_tokens: Annotated[int, typer.Option(help="hf/openai: most tokens per action.", min=1)] = 256,
     episodes: int = 8,
     out: Annotated[Path | None, typer.Option(help="Append one JSON line per episode here.")] = None,
     num_envs: int = 4,
@@ -132,15 +138,20 @@ def rollout(
     seed: int = 0,
     set_: SetOption = None,
 ) -> None:
-    """Play episodes with a scripted or random policy, record them, and print a summary."""
+    """Play episodes with a scripted, random or LLM policy, record them, and print a summary."""
     from turngym.agents import OraclePolicy, RandomPolicy, run_episodes
     from turngym.envs.vector import make_vec
 
     kwargs = parse_sets(set_)
     _env_id(env_id)
-    if policy not in ("scripted", "random"):
-        raise typer.BadParameter(f"--policy must be scripted or random, got {policy!r}")
-    agent = OraclePolicy() if policy == "scripted" else RandomPolicy.for_env(env_id, seed=seed, **kwargs)
+    if policy == "scripted":
+        agent = OraclePolicy()
+    elif policy == "random":
+        agent = RandomPolicy.for_env(env_id, seed=seed, **kwargs)
+    elif policy in ("hf", "openai"):
+        agent = _llm_policy(policy, env_id, kwargs, model, base_url, temperature, max_new_tokens)
+    else:
+        raise typer.BadParameter(f"--policy must be scripted, random, hf or openai, got {policy!r}")
     record_to = str(out) if out else None
     with (
         make_vec(env_id, min(num_envs, episodes), mode=mode, record_to=record_to, **kwargs) as vec,
@@ -153,6 +164,36 @@ def rollout(
     console.print(table)
     if out:
         console.print(f"recorded {len(results)} episodes to {out}")
+
+
+def _llm_policy(
+    kind: str, env_id: str, kwargs: dict, model: str | None, base_url: str | None, temperature: float, max_new_tokens: int
+):
+    """An ``HFPolicy`` on a local folder or an ``OpenAIPolicy`` on an endpoint, stopping at the env's step ends."""
+    from turngym.agents.hf_policy import env_stop_strings
+
+    if not model:
+        raise typer.BadParameter(f"--policy {kind} needs --model (a model folder for hf, the served name for openai)")
+    from turngym.envs.registration import make
+
+    env = make(env_id, **kwargs)
+    stop = env_stop_strings(env)
+    env.close()
+    if kind == "hf":
+        from turngym.agents.hf_policy import HFPolicy
+
+        try:
+            return HFPolicy.from_pretrained(model, stop=stop, temperature=temperature, max_new_tokens=max_new_tokens)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model") from None
+    from turngym.agents.openai_policy import OpenAIPolicy
+
+    if not base_url:
+        raise typer.BadParameter("--policy openai needs --base-url (an OpenAI-compatible server)")
+    try:
+        return OpenAIPolicy(base_url, model, stop=list(stop), temperature=temperature, max_tokens=max_new_tokens)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--base-url") from None
 
 
 @app.command()
