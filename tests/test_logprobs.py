@@ -9,15 +9,6 @@ from turngym.agents.logprobs import pad_batch, sequence_logprobs
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is several times faster than two on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def lm():
     tok = tiny_tokenizer("bytes")

@@ -12,15 +12,6 @@ from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 WORDS = ["paris", "rome", "city", "the", "is", "capital"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is several times faster than two on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def lm():
     tok = tiny_tokenizer("words", WORDS)

@@ -16,15 +16,6 @@ from turngym.agents.logprobs import sequence_logprobs
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (several threads spin against each other on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tok():
     return tiny_tokenizer("bytes")
