@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from turngym.agents.chat_tokens import ChatTemplateError, prompt_ids
 from turngym.agents.hf_policy import HFPolicy
 from turngym.agents.sampler import Sample
+from turngym.tools.background_server import BackgroundServer
 
 
 class ChatRequest(BaseModel):
@@ -192,67 +192,21 @@ def _choice(index: int, sample: Sample, stop: list[str], request: ChatRequest, t
     return choice
 
 
-class PolicyServer:
+class PolicyServer(BackgroundServer):
     """``create_app`` served by uvicorn in a background thread; ``start()`` returns the bound port (0: a free one)."""
 
+    label = "policy server"
+
     def __init__(self, policy: HFPolicy, model_name: str, host: str = "127.0.0.1", port: int = 0, **app_options: Any):
-        self.app = create_app(policy, model_name, **app_options)
-        self.host, self.port = host, port
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        super().__init__(create_app(policy, model_name, **app_options), host, port, graceful_timeout_s=5.0)
 
     def start(self, timeout: float = 30.0) -> int:
-        import uvicorn
+        return super().start(timeout)
 
-        family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)  # IPPROTO_TCP: asyncio then sets TCP_NODELAY
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError:
-            sock.close()
-            raise
-        self._sock, self.port = sock, sock.getsockname()[1]
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-        )
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="turngym-policy-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the policy server on {self.host}:{self.port} did not start (see its log)")
-            time.sleep(0.01)
-        return self.port
-
-    def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish, release the port. Idempotent."""
-        if self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(15)
-        if self._sock is not None:
-            self._sock.close()
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop accepting, let in-flight requests finish, release the port, stop the batcher. Idempotent."""
+        super().stop(timeout)
         self.app.state.batcher.close()
-
-    def __enter__(self) -> PolicyServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def serve(
