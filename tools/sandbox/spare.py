@@ -198,6 +198,26 @@ def remove_tree(root: Path) -> None:
     shutil.rmtree(root, onerror=make_writable)
 
 
+def _kill_child(pid: int, parent: int) -> bool:
+    """SIGKILL ``pid`` only while it is still ``parent``'s child. The sandbox's init is bwrap's child, not ours: once
+    it has died and bwrap reaped it, its pid may already belong to another process (another call's bwrap, say)."""
+    try:
+        pidfd = os.pidfd_open(pid)  # from here on the signal can only reach this very process
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            ppid = next((int(line.split()[1]) for line in status if line.startswith(b"PPid:")), None)
+        if ppid != parent:
+            return False
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
 class _Killer:
     """Ends a call and everything it started. Under bubblewrap: SIGKILL the sandbox's init, so the kernel empties its
     pid namespace, and bwrap exits only once that is done. Else: the process group."""
@@ -208,11 +228,8 @@ class _Killer:
 
     def __call__(self) -> None:
         init_pid = self._sandbox_init()
-        if init_pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(init_pid, signal.SIGKILL)
-            if _wait_exit(self.pid, KILL_WAIT_S):
-                return
+        if init_pid is not None and _kill_child(init_pid, self.pid) and _wait_exit(self.pid, KILL_WAIT_S):
+            return
         self.leftovers()
 
     def leftovers(self) -> None:
