@@ -34,6 +34,7 @@ from turngym.baselines.update import policy_update
 
 EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
 FINAL_MODEL = "final_model"
+FINAL_ADAPTER = "final_adapter"
 
 
 def seed_everything(seed: int) -> None:
@@ -202,11 +203,21 @@ class TrainingRun:
         )
 
     def close(self) -> Path:
-        """Plot the learning curve, export the model (or adapter) with its tokenizer, release envs."""
+        """Plot the learning curve, export the model with its tokenizer, release envs.
+
+        A LoRA run also keeps its adapter alone in ``final_adapter``; ``final_model`` holds the
+        weights with the adapter merged in, so it loads like any model folder (``HFPolicy.from_pretrained``,
+        ``turngym rollout --policy hf``, ``turngym serve policy``). This is the run's last act on the model.
+        """
         self.metrics.plot()
         self.metrics.close()
         final = self.out_dir / FINAL_MODEL
-        self.model.save_pretrained(final)
+        model = self.model
+        if hasattr(model, "merge_and_unload"):  # a peft model
+            model.save_pretrained(self.out_dir / FINAL_ADAPTER)
+            self.tokenizer.save_pretrained(self.out_dir / FINAL_ADAPTER)
+            model = model.merge_and_unload()
+        model.save_pretrained(final)
         self.tokenizer.save_pretrained(final)
         for env in self._train_envs + self._eval_envs:
             env.close()
