@@ -52,6 +52,25 @@ class EpisodeTokens:
     def success(self) -> bool:
         return self.outcome > 0
 
+    def add_turn(self, policy: Any, sample: Any, reward: float, parts: dict[str, float]) -> None:
+        """Append a sampled turn: its tokens (through ``policy.append``), their span, the env's reward and parts."""
+        start = len(self.trajectory)
+        policy.append(self.trajectory, sample)
+        self.turn_token_spans.append((start, len(self.trajectory)))
+        self.rewards.append(float(reward))
+        self.reward_parts.append(dict(parts))
+        self.finish_reasons.append(sample.finish_reason)
+        self.actions.append(sample.text)
+
+    def after_step(self, policy: Any, obs: Any, terminated: bool, truncated: bool, info: Any) -> bool:
+        """End the episode (outcome, stop reason) or append the env's reply to the trajectory; True while it runs."""
+        if terminated or truncated:
+            self.outcome = float(info["reward_parts"].get("outcome", 0.0))
+            self.stop_reason = str(info["stop_reason"])
+            return False
+        policy.observe(self.trajectory, obs)
+        return True
+
 
 def collect_episodes(
     policy: Any,
@@ -92,20 +111,9 @@ def collect_episodes(
         samples = _sample(policy, [episodes[i].trajectory for i in running], generator, temperature)
         still_running = []
         for i, sample in zip(running, samples, strict=True):
-            episode = episodes[i]
-            start = len(episode.trajectory)
-            policy.append(episode.trajectory, sample)
-            episode.turn_token_spans.append((start, len(episode.trajectory)))
-            episode.finish_reasons.append(sample.finish_reason)
-            episode.actions.append(sample.text)
             obs, reward, terminated, truncated, info = envs[i].step(sample.text)
-            episode.rewards.append(float(reward))
-            episode.reward_parts.append(dict(info["reward_parts"]))
-            if terminated or truncated:
-                episode.outcome = float(info["reward_parts"].get("outcome", 0.0))
-                episode.stop_reason = str(info["stop_reason"])
-            else:
-                policy.observe(episode.trajectory, obs)
+            episodes[i].add_turn(policy, sample, reward, info["reward_parts"])
+            if episodes[i].after_step(policy, obs, terminated, truncated, info):
                 still_running.append(i)
         running = still_running
     for i in running:

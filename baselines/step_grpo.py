@@ -209,24 +209,12 @@ def sample_step_groups(
         # 4. continue each episode from one sibling
         still_running = []
         for g, (i, group, row, outs) in enumerate(zip(running, turn_groups, forks, results, strict=True)):
-            # siblings that all scored alike carry no signal (group_advantages leaves float rounding noise there)
-            tied = max(group.rewards) == min(group.rewards)
-            group.advantages = [0.0] * k if tied else advantages[g * k : (g + 1) * k].tolist()
+            group.advantages = advantages[g * k : (g + 1) * k].tolist()  # siblings that all scored alike get 0
             group.chosen = j = choose_sibling(group.rewards, continue_from, rng, continue_temperature)
-            episode, (obs, _reward, terminated, truncated, info) = episodes[i], outs[j]
-            start = len(episode.trajectory)
-            policy.append(episode.trajectory, group.samples[j])
-            episode.turn_token_spans.append((start, len(episode.trajectory)))
-            episode.rewards.append(group.rewards[j])
-            episode.reward_parts.append(group.parts[j])
-            episode.finish_reasons.append(group.samples[j].finish_reason)
-            episode.actions.append(group.samples[j].text)
+            obs, _reward, terminated, truncated, info = outs[j]
+            episodes[i].add_turn(policy, group.samples[j], group.rewards[j], group.parts[j])
             envs[i] = row[j]
-            if terminated or truncated:
-                episode.outcome = float(info["reward_parts"].get("outcome", 0.0))
-                episode.stop_reason = str(info["stop_reason"])
-            else:
-                policy.observe(episode.trajectory, obs)
+            if episodes[i].after_step(policy, obs, terminated, truncated, info):
                 still_running.append(i)
         groups.extend(turn_groups)
         running = still_running
