@@ -9,7 +9,7 @@ from pathlib import Path
 
 from turngym.tools.retrieval.base import Hit
 from turngym.tools.retrieval.corpus import Document, write_corpus
-from turngym.tools.retrieval.stored import DOCUMENTS_FILE, read_meta, saved_documents
+from turngym.tools.retrieval.stored import DOCUMENTS_FILE, StoredDocuments, read_meta, saved_documents
 
 BM25_META = "bm25.json"
 BM25_FORMAT = "turngym.bm25/1"
@@ -20,7 +20,7 @@ def document_text(doc: Document) -> str:
     return f"{doc.title}\n{doc.text}" if doc.title else doc.text
 
 
-class BM25Retriever:
+class BM25Retriever(StoredDocuments):
     """Lexical retrieval with BM25 (Lucene's variant, k1=1.5, b=0.75).
 
     Documents that share no term with the query are not hits, so a query of stopwords only, or of
@@ -39,7 +39,6 @@ class BM25Retriever:
         self.model = model
         self.documents = documents
         self.stopwords = stopwords
-        self._by_id: dict[str, Document] | None = None
 
     @classmethod
     def build(cls, docs: Sequence[Document], *, stopwords: str | list[str] | None = "en") -> BM25Retriever:
@@ -55,18 +54,6 @@ class BM25Retriever:
         model = bm25s.BM25()
         model.index(tokens, show_progress=False)
         return cls(model, docs, stopwords)
-
-    def __len__(self) -> int:
-        return len(self.documents)
-
-    def get(self, doc_id: str) -> Document:
-        """The document with id ``doc_id``; ``KeyError`` if there is none."""
-        if self._by_id is None:
-            self._by_id = {d.id: d for d in self.documents}
-        try:
-            return self._by_id[doc_id]
-        except KeyError:
-            raise KeyError(f"no document with id {doc_id!r} in this index") from None
 
     def search_batch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         """The top ``k`` hits of each query, best first, from one bm25s call for the whole batch."""

@@ -31,7 +31,7 @@ from turngym.tools.retrieval.base import Hit
 from turngym.tools.retrieval.bm25 import document_text
 from turngym.tools.retrieval.corpus import Document, write_corpus
 from turngym.tools.retrieval.embedder import Embedder, embed, embedder_source, load_recorded_embedder
-from turngym.tools.retrieval.stored import DOCUMENTS_FILE, read_meta, saved_documents
+from turngym.tools.retrieval.stored import DOCUMENTS_FILE, StoredDocuments, read_meta, saved_documents
 
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
 MIN_IVFPQ_DOCS = 1000
@@ -48,7 +48,7 @@ Progress = Callable[[int, int], None]
 """Called after each chunk as ``progress(documents_done, documents_total)``."""
 
 
-class DenseRetriever:
+class DenseRetriever(StoredDocuments):
     """Semantic retrieval: the documents whose embeddings are closest (cosine) to the query's."""
 
     def __init__(
@@ -69,23 +69,10 @@ class DenseRetriever:
         self.index_type = index_type
         self.embedder_name = embedder_name
         self.batch_size = batch_size
-        self._by_id: dict[str, Document] | None = None
 
     @property
     def dim(self) -> int:
         return int(self.index.d)
-
-    def __len__(self) -> int:
-        return len(self.documents)
-
-    def get(self, doc_id: str) -> Document:
-        """The document with id ``doc_id``; ``KeyError`` if there is none."""
-        if self._by_id is None:
-            self._by_id = {d.id: d for d in self.documents}
-        try:
-            return self._by_id[doc_id]
-        except KeyError:
-            raise KeyError(f"no document with id {doc_id!r} in this index") from None
 
     @classmethod
     def build(

@@ -30,3 +30,22 @@ def saved_documents(path: Path, documents: list[Document] | None) -> list[Docume
     if not docs_path.is_file():
         raise FileNotFoundError(f"{path}: no {DOCUMENTS_FILE}; pass documents= when they were saved elsewhere")
     return load_corpus(docs_path)
+
+
+class StoredDocuments:
+    """Lookup by id over ``self.documents`` (a retriever that keeps its documents beside its index)."""
+
+    documents: list[Document]
+    _by_id: dict[str, Document] | None = None
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def get(self, doc_id: str) -> Document:
+        """The document with id ``doc_id``; ``KeyError`` if there is none."""
+        if self._by_id is None:
+            self._by_id = {d.id: d for d in self.documents}
+        try:
+            return self._by_id[doc_id]
+        except KeyError:
+            raise KeyError(f"no document with id {doc_id!r} in this index") from None
