@@ -145,23 +145,12 @@ class DockerSandbox(Sandbox):
         start = time.monotonic()
         pool = self._pool_for(limits)
         container = pool.acquire()
+        healthy = False
         try:
-            reply = container.call(job, timeout=limits.wall_seconds + CALL_GRACE_S)
-        except WorkerTimeout:
-            pool.release(container, healthy=False)
-            return self._failed(
-                start, "timeout", f"timed out after {limits.wall_seconds} s wall clock (the worker did not answer)"
-            )
-        except WorkerGone as exc:
-            pool.release(container, healthy=False)
-            return self._failed(
-                start, "killed", f"the sandbox container's worker died during the call ({exc}); the container was discarded"
-            )
-        except BaseException:
-            pool.release(container, healthy=False)
-            raise
-        pool.release(container, healthy="retire" not in reply)
-        return to_result(reply, limits, time.monotonic() - start)
+            result, healthy = self._call(container, job, limits, start, "; the container was discarded")
+        finally:
+            pool.release(container, healthy=healthy)
+        return result
 
     def run_cold(
         self,
@@ -177,16 +166,21 @@ class DockerSandbox(Sandbox):
         start = time.monotonic()
         container = self._start_container(limits, once=True)
         try:
-            reply = container.call(job, timeout=limits.wall_seconds + CALL_GRACE_S)
-        except WorkerTimeout:
-            return self._failed(
-                start, "timeout", f"timed out after {limits.wall_seconds} s wall clock (the worker did not answer)"
-            )
-        except WorkerGone as exc:
-            return self._failed(start, "killed", f"the sandbox container's worker died during the call ({exc})")
+            return self._call(container, job, limits, start)[0]
         finally:
             container.remove()
-        return to_result(reply, limits, time.monotonic() - start)
+
+    @classmethod
+    def _call(cls, container: Any, job: Any, limits: Limits, start: float, discarded: str = "") -> tuple[RunResult, bool]:
+        """Run ``job`` on ``container``'s worker: the result, and whether the container may serve again."""
+        try:
+            reply = container.call(job, timeout=limits.wall_seconds + CALL_GRACE_S)
+        except WorkerTimeout:
+            message = f"timed out after {limits.wall_seconds} s wall clock (the worker did not answer)"
+            return cls._failed(start, "timeout", message), False
+        except WorkerGone as exc:
+            return cls._failed(start, "killed", f"the sandbox container's worker died during the call ({exc}){discarded}"), False
+        return to_result(reply, limits, time.monotonic() - start), "retire" not in reply
 
     def close(self) -> None:
         with self._pools_lock:
