@@ -10,7 +10,6 @@ text) and ``return_tokens_as_token_ids`` (log-prob entries name tokens as ``toke
 from __future__ import annotations
 
 import queue
-import signal
 import threading
 import time
 import uuid
@@ -219,19 +218,4 @@ def serve(
     policy = HFPolicy.from_pretrained(model_dir, **policy_kwargs)
     name = model_name or Path(model_dir).name
     server = PolicyServer(policy, name, host, port)
-    stop = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        server.start()
-        print(f"turngym policy server: model {name!r} from {model_dir} at {server.url}/v1 (Ctrl+C to stop)", flush=True)
-        while not stop.wait(0.25):
-            if not server.running:
-                raise RuntimeError(f"the policy server on {host}:{server.port} stopped unexpectedly")
-        print("turngym policy server: shutting down", flush=True)
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    server.run_until_signal(lambda: f"turngym policy server: model {name!r} from {model_dir} at {server.url}/v1 (Ctrl+C to stop)")

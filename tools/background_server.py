@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 
@@ -95,6 +97,28 @@ class BackgroundServer:
             self._server.force_exit = True
             self._thread.join(5.0)
         self._close_socket()
+
+    def run_until_signal(self, started_line: Callable[[], str]) -> None:
+        """Start, print ``started_line()`` (the URL is known by then), serve until SIGINT or SIGTERM, then stop.
+
+        Raises ``error`` when the server stops by itself; prints ``turngym <label>: shutting down`` on a signal.
+        """
+        stop = threading.Event()
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+        try:
+            bound = self.start()
+            print(started_line(), flush=True)
+            while not stop.wait(0.25):
+                if not self.running:
+                    raise self.error(f"the {self.label} on {self.host}:{bound} stopped unexpectedly")
+            print(f"turngym {self.label}: shutting down", flush=True)
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _close_socket(self) -> None:
         if self._sock is not None:

@@ -27,7 +27,6 @@ import json
 import math
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -415,24 +414,7 @@ def serve(
     server = RetrievalServer(
         retriever, host, port, max_queries=max_queries, max_topk=max_topk, default_topk=default_topk, num_docs=num_docs
     )
-    stop_requested = threading.Event()
-    previous: dict[int, Any] = {}
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop_requested.set()
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, request_stop)
-    try:
-        bound = server.start()
-        docs = f"{num_docs} documents" if num_docs is not None else "index"
-        print(f"turngym retrieval server: {docs} from {index_dir} at {server.url}/retrieve (Ctrl+C to stop)", flush=True)
-        while not stop_requested.wait(0.25):
-            if not server.running:
-                raise RetrievalServerError(f"the retrieval server on {host}:{bound} stopped unexpectedly")
-        print("turngym retrieval server: shutting down", flush=True)
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    docs = f"{num_docs} documents" if num_docs is not None else "index"
+    server.run_until_signal(
+        lambda: f"turngym retrieval server: {docs} from {index_dir} at {server.url}/retrieve (Ctrl+C to stop)"
+    )
