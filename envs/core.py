@@ -51,7 +51,6 @@ class EpisodeState:
     invalid_actions: int = 0
     tokens: int = 0
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
-    tool_failures: int = 0
     stop_reason: StopReason | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -350,8 +349,6 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             content = f"Error ({label}): {output}" if label else output
             if kind in ("unknown_tool", "arguments"):
                 errors.append(content)
-            if not ok:
-                self._state().tool_failures += 1
             messages.append(tool_message(call.id, call.name, content))
             records.append(
                 ToolCallRecord(
@@ -395,8 +392,13 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             invalid_actions=state.invalid_actions,
             error=error,
             stop_reason=state.stop_reason,
-            tool_failure_rate=state.tool_failures / len(state.tool_calls) if state.tool_calls else 0.0,
+            tool_failure_rate=_failure_rate(state.tool_calls),
         )
+
+
+def _failure_rate(calls: list[ToolCallRecord]) -> float:
+    """The share of ``calls`` that failed (0.0 for none)."""
+    return sum(not call["ok"] for call in calls) / len(calls) if calls else 0.0
 
 
 def _text_of(message: Message) -> str:
