@@ -39,7 +39,7 @@ def containers(label: str, owner_pid: int | None = None) -> list[Any]:
     """Containers (running or not) that carry ``label``, and that ``owner_pid`` made when given."""
     filters = [label] if owner_pid is None else [label, f"{label}.owner-pid={owner_pid}"]
     with client() as docker_client:
-        return docker_client.containers.list(all=True, filters={"label": filters})
+        return docker_client.containers.list(all=True, filters={"label": filters}, ignore_removed=True)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:

@@ -66,7 +66,7 @@ def test_sweep_removes_dead_owners_containers_and_keeps_live_ones():
         assert [c.short_id for c in containers(label)] == [live]
     finally:
         with client() as docker_client:
-            for container in docker_client.containers.list(all=True, filters={"label": label}):
+            for container in docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
                 container.remove(force=True)
 
 

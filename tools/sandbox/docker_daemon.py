@@ -74,7 +74,7 @@ def sweep(label: str = DEFAULT_LABEL, older_than: float | None = None, *, docker
     client = connect(docker_host)
     removed = []
     now = time.time()
-    for container in client.containers.list(all=True, filters={"label": label}):
+    for container in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
         labels = container.labels
         try:
             created = float(labels.get(f"{label}.created", "inf"))
