@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ import httpx
 
 from turngym.agents.base import PolicyOutput
 from turngym.envs.messages import Action, Message
+from turngym.tools.http_retry import RetriesExhausted, post_retrying
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _TOKEN_ID = re.compile(r"token_id:(\d+)")
@@ -111,29 +111,24 @@ class OpenAIPolicy:
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to the endpoint; retry what may pass; raise ``PolicyServerError`` naming the URL otherwise."""
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self.client.post(self.url, json=body)
-            except httpx.TimeoutException as exc:
-                last = f"timed out after {self.client.timeout.read} s ({type(exc).__name__})"
-                continue
-            except httpx.TransportError as exc:
-                last = f"could not connect: {exc or type(exc).__name__}"
-                continue
-            if response.status_code == 200:
-                try:
-                    return response.json()
-                except ValueError:
-                    raise PolicyServerError(
-                        f"{self.url} answered 200 with a body that is not JSON: {response.text[:200]!r}"
-                    ) from None
-            last = f"HTTP {response.status_code}: {_error_text(response)}"
-            if response.status_code not in RETRY_STATUS:
-                raise PolicyServerError(f"POST {self.url} failed with {last}")
-        raise PolicyServerError(f"POST {self.url} failed after {self.max_retries + 1} attempts; last: {last}")
+        try:
+            response = post_retrying(
+                self.client,
+                self.url,
+                body,
+                retries=self.max_retries,
+                backoff_s=self.backoff,
+                retry=RETRY_STATUS.__contains__,
+                describe=_error_text,
+            )
+        except RetriesExhausted as exc:
+            raise PolicyServerError(f"POST {self.url} failed after {exc}") from None
+        if response.status_code != 200:
+            raise PolicyServerError(f"POST {self.url} failed with HTTP {response.status_code}: {_error_text(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise PolicyServerError(f"{self.url} answered 200 with a body that is not JSON: {response.text[:200]!r}") from None
 
     def close(self) -> None:
         self.client.close()

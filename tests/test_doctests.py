@@ -33,6 +33,7 @@ MODULES = [
     "turngym.envs.echo",
     "turngym.baselines.advantages",
     "turngym.envs.hooks.llm_judge",
+    "turngym.tools.http_retry",
 ]
 
 

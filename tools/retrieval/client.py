@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from turngym.envs.errors import TurngymError
+from turngym.tools.http_retry import RetriesExhausted, post_retrying
 from turngym.tools.retrieval.base import Hit
 from turngym.tools.retrieval.corpus import Document
 
@@ -210,36 +211,35 @@ class HTTPRetriever:
         return hits
 
     def _post(self, payload: dict[str, Any]) -> Any:
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                with self._stats_lock:
-                    self.retries_used += 1
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._client.post(self.url, json=payload)
-            except httpx.TransportError as exc:  # connect/read errors and timeouts
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            status = response.status_code
-            if status >= 500 or status in RETRYABLE_STATUS:
-                last = f"HTTP {status}: {error_detail(response)}"
-                continue
-            if status >= 400:
-                detail = error_detail(response)
-                raise RetrievalRequestError(
-                    f"retrieval server {self.url} rejected the request (HTTP {status}): {detail}",
-                    status_code=status,
-                    detail=detail,
-                )
-            try:
-                return response.json()
-            except ValueError:
-                raise RetrievalResponseError(
-                    f"retrieval server {self.url} answered HTTP {status} with a body that is not JSON: {response.text[:200]!r}"
-                ) from None
-        attempts = self.retries + 1
-        raise RetrievalUnavailableError(f"retrieval server {self.url} gave no results after {attempts} attempt(s); last: {last}")
+        try:
+            response = post_retrying(
+                self._client,
+                self.url,
+                payload,
+                retries=self.retries,
+                backoff_s=self.backoff_s,
+                retry=lambda status: status >= 500 or status in RETRYABLE_STATUS,
+                describe=error_detail,
+                on_retry=self._count_retry,
+            )
+        except RetriesExhausted as exc:
+            raise RetrievalUnavailableError(f"retrieval server {self.url} gave no results after {exc}") from None
+        status = response.status_code
+        if status >= 400:
+            detail = error_detail(response)
+            raise RetrievalRequestError(
+                f"retrieval server {self.url} rejected the request (HTTP {status}): {detail}", status_code=status, detail=detail
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise RetrievalResponseError(
+                f"retrieval server {self.url} answered HTTP {status} with a body that is not JSON: {response.text[:200]!r}"
+            ) from None
+
+    def _count_retry(self) -> None:
+        with self._stats_lock:
+            self.retries_used += 1
 
     def close(self) -> None:
         self._client.close()
