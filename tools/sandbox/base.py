@@ -103,6 +103,16 @@ class Sandbox(abc.ABC):
     ) -> RunResult:
         """Run ``code`` with python3 in a fresh, empty work dir (the cwd) holding ``files``; each call is independent."""
 
+    def _call_limits(self, code: str, stdin: str, limits: Limits | None) -> Limits:
+        """Check ``run``'s arguments; return the limits of the call (``limits`` or the sandbox's own)."""
+        if not isinstance(code, str):
+            raise TypeError(f"code: expected str, got {type(code).__name__}")
+        if not isinstance(stdin, str):
+            raise TypeError(f"stdin: expected str, got {type(stdin).__name__}")
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits: expected a Limits or None, got {type(limits).__name__}")
+        return limits or self.limits
+
     def close(self) -> None:
         """Release what the sandbox holds (containers, temp dirs); calling it twice is fine."""
         return None

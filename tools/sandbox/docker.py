@@ -197,12 +197,7 @@ class DockerSandbox(Sandbox):
         self._client.close()
 
     def _check(self, code: str, stdin: str, limits: Limits | None) -> Limits:
-        if not isinstance(code, str):
-            raise TypeError(f"code: expected str, got {type(code).__name__}")
-        if not isinstance(stdin, str):
-            raise TypeError(f"stdin: expected str, got {type(stdin).__name__}")
-        if limits is not None and not isinstance(limits, Limits):
-            raise TypeError(f"limits: expected Limits or None, got {type(limits).__name__}")
+        limits = self._call_limits(code, stdin, limits)
         if self._closed:
             raise SandboxError("this DockerSandbox is closed")
         if os.getpid() != self._owner_pid:
@@ -210,7 +205,7 @@ class DockerSandbox(Sandbox):
                 f"this DockerSandbox belongs to process {self._owner_pid}; a forked child cannot share its containers, "
                 "so build a DockerSandbox in the child"
             )
-        return limits or self.limits
+        return limits
 
     def _pool_for(self, limits: Limits) -> ContainerPool:
         """Containers are shared by calls whose container-level limits (memory, processes) match."""

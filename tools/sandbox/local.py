@@ -121,14 +121,8 @@ class LocalSandbox(Sandbox):
         limits: Limits | None = None,
     ) -> RunResult:
         started = time.monotonic()
-        if not isinstance(code, str):
-            raise TypeError(f"code: expected str, got {type(code).__name__}")
-        if not isinstance(stdin, str):
-            raise TypeError(f"stdin: expected str, got {type(stdin).__name__}")
-        if limits is not None and not isinstance(limits, Limits):
-            raise TypeError(f"limits: expected a Limits or None, got {type(limits).__name__}")
+        limits = self._call_limits(code, stdin, limits)
         checked = check_files(files)
-        limits = limits or self.limits
         spare, ahead = self._take(limits)
         if limits == self.limits:
             self._refill_soon(limits)  # the next call's process starts while this one runs
