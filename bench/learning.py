@@ -6,7 +6,8 @@
 2. From the SFT model, ``grpo`` (G episodes per task) and ``step_grpo`` (k siblings per turn, k = G,
    the same tasks per step) each train for ``--steps`` steps. With k = G and the same tasks per step
    both sample about the same number of tokens per step; the table reports the exact counts.
-3. Success is measured on held-out tasks (greedy) after SFT and at the end of each RL run.
+3. Success is measured on held-out tasks (greedy): of the model as it comes, after SFT, and at the
+   end of each RL run.
 
 Writes ``OUT/learning.md`` (the table) and ``OUT/learning.png`` (held-out success against sampled
 tokens). The model folder comes from ``turngym model prepare smollm2-135m --out DIR``.
@@ -25,6 +26,7 @@ G = k = 2), with 2 held-out episodes per evaluation: it checks the pipeline, not
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     grpo = need("turngym.baselines.grpo", "the GRPO trainer")
     step_grpo = need("turngym.baselines.step_grpo", "the step-level GRPO trainer")
     metrics_mod = need("turngym.baselines.metrics", "the metrics reader")
+    run_mod = need("turngym.baselines.run", "the training run")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,8 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     timings: dict[str, float] = {}
 
-    # 1. the cold start: SFT on oracle episodes
-    start = time.perf_counter()
+    # 0. the model as it comes, on the same held-out tasks
     data = out / "oracle_episodes.jsonl"
     solved = record_oracle_episodes(data, max(64, 4 * args.sft_steps), env_kwargs, seed=args.seed + 10_000)
     sft_config = config_mod.SFTConfig(
@@ -129,6 +131,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         eval_every=args.sft_steps,
         out_dir=str(out / "sft"),
     )
+    start = time.perf_counter()
+    base = run_mod.TrainingRun(dataclasses.replace(sft_config, out_dir=str(out / "base")), resume=False).evaluate(0)
+    timings["base"] = time.perf_counter() - start
+
+    # 1. the cold start: SFT on the oracle episodes recorded above
+    start = time.perf_counter()
     after_sft = sft.train_sft(sft_config, resume=False)
     timings["sft"] = time.perf_counter() - start
     cold = str(out / "sft" / "final_model")
@@ -162,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tokens = rl_tokens(records)
         curves[name] = [(t, r["eval/success"]) for t, r in zip(tokens, records, strict=True) if "eval/success" in r]
     rows = [
+        ("base model", base.get("eval/success"), 0.0, timings["base"]),
         ("SFT cold start", after_sft.get("eval/success"), 0.0, timings["sft"]),
         *[(name, results[name].get("eval/success"), rl_tokens_total(curves[name]), timings[name]) for name in curves],
     ]
