@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from turngym.tools.sandbox import Sandbox, make_sandbox
+from turngym.tools.sandbox import Sandbox, make_sandbox, starter
 
 LOCAL_BACKENDS = ["local", "local-rlimits"]
 BACKENDS = [*LOCAL_BACKENDS, pytest.param("docker", marks=pytest.mark.docker)]
@@ -91,8 +91,9 @@ def backend_fixture(name: str = "backend", params: list[Any] | None = None, **kw
 
 def join_background_threads() -> None:
     """Wait for the local backend's spares being started (a closed sandbox discards them) and folders being removed."""
+    starter.wait_idle()
     for thread in threading.enumerate():
-        if thread.name in ("sandbox-spares", "sandbox-cleanup"):
+        if thread.name == "sandbox-cleanup":
             thread.join()
 
 

@@ -158,6 +158,54 @@ def test_spares_start_ahead_and_go_with_close():
     assert host_processes_with(str(token)) == []  # a closed sandbox keeps no spares
 
 
+@pytest.mark.parametrize("isolation", ["auto", "rlimits"])
+def test_a_spare_outlives_the_thread_that_asked_for_it(monkeypatch, isolation):
+    # bwrap's --die-with-parent ties a sandbox to the *thread* that started it: a spare started on a thread that
+    # ended during its call was SIGKILLed there (exit status -9 after the code had printed everything)
+    refill = LocalSandbox._refill
+
+    def refill_then_linger(self, limits):
+        refill(self, limits)
+        time.sleep(0.5)  # the thread that started the spare ends while the next call runs
+
+    monkeypatch.setattr(LocalSandbox, "_refill", refill_then_linger)
+    box = LocalSandbox(limits=Limits(wall_seconds=10), isolation=isolation)
+    assert box.run("print('first')").stdout == "first\n"
+    deadline = time.monotonic() + 10
+    while not box._idle and time.monotonic() < deadline:  # the spare for the next call is ready
+        time.sleep(0.01)
+    result = box.run("import time\ntime.sleep(1.5)\nprint('done')")
+    assert (result.stdout, result.exit_code, result.error) == ("done\n", 0, None), result
+    box.close()
+
+
+@pytest.mark.parametrize("isolation", ["auto", "rlimits"])
+def test_a_launcher_killed_from_outside_during_a_call_is_reported_killed(isolation):
+    token = 4.56789
+    box = LocalSandbox(limits=Limits(cpu_seconds=token, wall_seconds=20), isolation=isolation, spares=0)
+    outcome = {}
+    call = threading.Thread(target=lambda: outcome.setdefault("result", box.run("import time\ntime.sleep(15)")))
+    call.start()
+    deadline = time.monotonic() + 10
+    while not (ours := [pid for pid in host_processes_with(str(token)) if _parent(pid) == os.getpid()]):
+        assert time.monotonic() < deadline, "the call's launcher never showed up"
+        time.sleep(0.01)
+    time.sleep(1.0)  # the code is running (sleeping) by now
+    os.kill(ours[0], signal.SIGKILL)  # bwrap itself, or the rlimits launcher
+    call.join(20)
+    result = outcome["result"]
+    assert (result.error, result.exit_code, result.message) == ("killed", None, "killed by SIGKILL"), result
+    box.close()
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith(b"PPid:")), None)
+    except OSError:
+        return None
+
+
 def test_a_dead_spare_is_replaced():
     token = 6.54321
     box = LocalSandbox(limits=Limits(cpu_seconds=token), isolation="rlimits")

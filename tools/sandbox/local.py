@@ -17,6 +17,7 @@ from typing import ClassVar
 from turngym.tools.sandbox.base import Limits, RunResult, Sandbox, SandboxError
 from turngym.tools.sandbox.process import Outcome, classify
 from turngym.tools.sandbox.spare import Identity, Spare, check_files
+from turngym.tools.sandbox.starter import start_soon
 
 ISOLATIONS = ("auto", "bubblewrap", "rlimits")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -84,7 +85,7 @@ class LocalSandbox(Sandbox):
                 self._fallback_reason = reason
         if self._method == "rlimits-only" and (reason := self._probe("rlimits-only")) is not None:
             raise SandboxError(f"{self.python} does not run as a sandboxed subprocess: {reason}")
-        self._refill(self.limits)
+        self._refill_soon(self.limits)
 
     @property
     def isolation(self) -> dict[str, str]:
@@ -163,8 +164,8 @@ class LocalSandbox(Sandbox):
         return self._start(limits), False
 
     def _refill_soon(self, limits: Limits) -> None:
-        """Start the missing spares on a thread: starting a process takes milliseconds a call should not wait."""
-        threading.Thread(target=self._refill, args=(limits,), name="sandbox-spares", daemon=True).start()
+        """Start the missing spares on the starter thread: starting a process takes milliseconds a call should not wait."""
+        start_soon(self._refill, limits)
 
     def _refill(self, limits: Limits) -> None:
         with self._lock:

@@ -99,9 +99,8 @@ def _signal_of(outcome: Outcome) -> int | None:
     if b"D" in outcome.status:
         return None
     code = outcome.returncode
-    number = (
-        -code if outcome.signal_base == 0 and code < 0 else code - outcome.signal_base if 0 < outcome.signal_base < code else 0
-    )
+    # negative: the launcher itself (bwrap, say) was killed; signal_base + n: it reports its child killed by signal n
+    number = -code if code < 0 else code - outcome.signal_base if 0 < outcome.signal_base < code else 0
     try:
         return signal.Signals(number).value
     except ValueError:
