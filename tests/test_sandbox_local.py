@@ -18,6 +18,7 @@ import turngym.tools.sandbox.base as sandbox_base
 import turngym.tools.sandbox.local as sandbox_local
 from turngym.tools.sandbox import Limits, RunResult, SandboxError, make_sandbox
 from turngym.tools.sandbox.local import LocalSandbox
+from turngym.tools.sandbox.process import parent_pid
 
 sandbox = sandbox_fixture(params=LOCAL_BACKENDS)
 
@@ -187,7 +188,7 @@ def test_a_launcher_killed_from_outside_during_a_call_is_reported_killed(isolati
     call = threading.Thread(target=lambda: outcome.setdefault("result", box.run("import time\ntime.sleep(15)")))
     call.start()
     deadline = time.monotonic() + 10
-    while not (ours := [pid for pid in host_processes_with(str(token)) if _parent(pid) == os.getpid()]):
+    while not (ours := [pid for pid in host_processes_with(str(token)) if parent_pid(pid) == os.getpid()]):
         assert time.monotonic() < deadline, "the call's launcher never showed up"
         time.sleep(0.01)
     time.sleep(1.0)  # the code is running (sleeping) by now
@@ -196,14 +197,6 @@ def test_a_launcher_killed_from_outside_during_a_call_is_reported_killed(isolati
     result = outcome["result"]
     assert (result.error, result.exit_code, result.message) == ("killed", None, "killed by SIGKILL"), result
     box.close()
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            return next((int(line.split()[1]) for line in status if line.startswith(b"PPid:")), None)
-    except OSError:
-        return None
 
 
 def test_a_dead_spare_is_replaced():

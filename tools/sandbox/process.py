@@ -63,6 +63,15 @@ def kill_uid(uid: int, *, rounds: int = 20) -> None:
         time.sleep(0.001)
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent's pid from ``/proc/<pid>/status``; None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith(b"PPid:")), None)
+    except OSError:
+        return None
+
+
 def _live_real_uid(pid: str) -> int | None:
     with open(f"/proc/{pid}/status", "rb") as status:
         fields = dict(line.split(b":", 1) for line in status if line.startswith((b"State:", b"Uid:")))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from turngym.tools.sandbox.base import Limits
-from turngym.tools.sandbox.process import OUTPUT_KILL_BYTES, Outcome, exited, kill_uid, runner_command
+from turngym.tools.sandbox.process import OUTPUT_KILL_BYTES, Outcome, exited, kill_uid, parent_pid, runner_command
 
 KILL_WAIT_S = 5.0  # how long bubblewrap may take to empty a killed sandbox's pid namespace
 LINGER_S = 0.1  # after the main process exits, how long to wait for leftovers that still hold its pipes
@@ -206,9 +206,7 @@ def _kill_child(pid: int, parent: int) -> bool:
     except OSError:
         return False
     try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            ppid = next((int(line.split()[1]) for line in status if line.startswith(b"PPid:")), None)
-        if ppid != parent:
+        if parent_pid(pid) != parent:
             return False
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         return True
