@@ -177,6 +177,39 @@ def test_argument_names_that_clash_with_pydantic(name):
     assert t.run({name: 1}).error_kind == "arguments"
 
 
+@tool
+def wiki_summary(title: str, sentences: int = 2) -> str:
+    """Look up the summary of a Wikipedia article.
+
+    Args:
+        title: The article's title, e.g. "Ada Lovelace".
+        sentences: How many sentences to return.
+    """
+    return f"{title}: {sentences} sentences"
+
+
+def test_a_parameter_named_title_keeps_its_schema():
+    params = wiki_summary.parameters
+    assert list(params["properties"]) == ["title", "sentences"]
+    assert params["required"] == ["title"]
+    assert params["properties"]["title"] == {"description": 'The article\'s title, e.g. "Ada Lovelace".', "type": "string"}
+    assert "title" not in params and "title" not in params["properties"]["sentences"]  # pydantic's annotations are gone
+
+
+def test_a_parameter_named_title_is_offered_and_called_through_the_env():
+    import turngym
+
+    env = turngym.make("turngym/ToolCalc-v0", tools=[wiki_summary])
+    obs, _ = env.reset(seed=0)
+    schemas = [json.loads(line) for line in obs[0]["content"].splitlines() if line.startswith('{"type": "function"')]
+    offered = {s["function"]["name"]: s["function"]["parameters"] for s in schemas}["wiki_summary"]
+    assert offered["properties"]["title"]["type"] == "string" and offered["required"] == ["title"]
+    action = '<tool_call>{"name": "wiki_summary", "arguments": {"title": "Ada Lovelace"}}</tool_call>'
+    obs, _, _, _, info = env.step(action)
+    assert obs[0]["content"] == "Ada Lovelace: 2 sentences"
+    assert info["tool_calls"][0]["error_kind"] is None
+
+
 # ---- docstrings -----------------------------------------------------------------------------------
 
 

@@ -247,12 +247,32 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
+# JSON Schema keywords whose value is a schema, a list of schemas, or a map from names to schemas. Only these are
+# walked: a property or a definition may be NAMED "title", and values (default, enum, const, examples) are data.
+_SUBSCHEMA_KEYS = frozenset(
+    {"items", "additionalItems", "additionalProperties", "unevaluatedItems", "unevaluatedProperties", "contains"}
+    | {"propertyNames", "not", "if", "then", "else", "allOf", "anyOf", "oneOf", "prefixItems"}
+)
+_SCHEMA_MAP_KEYS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
 def _strip_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
+    """A copy of a JSON schema without the ``title`` annotations pydantic generates for each schema object."""
     if isinstance(schema, list):
-        return [_strip_titles(v) for v in schema]
-    return schema
+        return [_strip_titles(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    stripped: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in _SCHEMA_MAP_KEYS and isinstance(value, dict):
+            stripped[key] = {name: _strip_titles(sub) for name, sub in value.items()}
+        elif key in _SUBSCHEMA_KEYS:
+            stripped[key] = _strip_titles(value)
+        else:
+            stripped[key] = value
+    return stripped
 
 
 def _short_validation_error(exc: pydantic.ValidationError) -> str:
