@@ -1,10 +1,11 @@
 """Conformance checks every registered env must pass: Gymnasium's ``check_env``, same-seed
-determinism, fork independence, and a fuzz of garbage actions. ``turngym check ID`` runs them;
-the test suite runs them over the whole registry.
+determinism, fork independence, a fuzz of garbage actions, and episode state kept where ``fork()``
+copies it. ``turngym check ID`` runs them; the test suite runs them over the whole registry.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
+from turngym.envs.core import EPISODE_ATTRIBUTES, AgentEnv
 from turngym.envs.fuzz import HUGE_ACTION, garbage_action
 from turngym.envs.info import StepInfo
 from turngym.envs.messages import Action
@@ -136,11 +138,66 @@ def check_fuzz(env_id: str, n: int = 1000, seed: int = 0, **kwargs: Any) -> str:
     return f"{n} garbage actions: 0 exceptions, {flagged} answered with an error, {episodes} episodes"
 
 
+def check_episode_state(env_id: str, seed: int = 0, steps: int = 6, **kwargs: Any) -> str:
+    """Steps change no attribute of the env but its episode attributes (``EPISODE_ATTRIBUTES``: the
+    ``EpisodeState``, ``last_step``, the random generators), and stepping a fork changes nothing of
+    the original, not even what the two share (tools, hooks, class attributes).
+
+    An env that counts in ``self.calls += 1`` or appends to a list made in ``__init__`` keeps episode
+    state where ``fork()`` does not copy it; this check names the attribute. Attributes are compared
+    after the steps with what they were before: immutable values by value, lists, dicts and sets by
+    identity and shallow equality, any other object by identity.
+    """
+    env = make(env_id, **kwargs)
+    core = env.unwrapped
+    if not isinstance(core, AgentEnv):
+        raise AssertionError(f"expected an AgentEnv, got {type(core).__name__}")
+    space = AssistantActionSpace(list(core.tools.values()), core.parser, garbage_rate=0.3)
+    space.seed(seed)
+    stepped = 0
+    try:
+        for policy in ("oracle", "random"):  # the oracle's steps go through the vector envs' prefetch too
+            env.reset(seed=seed)
+            before = _attributes(core)
+            for n in range(1, steps + 1):
+                action = _action(core, space, policy)
+                if policy == "oracle":
+                    type(core).prefetch_batch([core], [action])
+                *_, terminated, truncated, _ = env.step(action)
+                stepped += 1
+                changed = _changed(core, before)
+                if changed:
+                    raise AssertionError(
+                        f"{policy} step {n} changed {', '.join(changed)} on the env: episode state must live in "
+                        "env.state (EpisodeState.data for an env's own) or in last_step, which step() replaces"
+                    )
+                if terminated or truncated:
+                    break
+        env.reset(seed=seed)
+        *_, terminated, truncated, _ = env.step(_action(core, space, "oracle"))
+        if terminated or truncated:
+            env.reset(seed=seed)
+        before, episode = _attributes(core), _episode(core)
+        fork = env.fork()
+        for n in range(1, steps + 1):
+            *_, terminated, truncated, _ = fork.step(_action(fork.unwrapped, space, "oracle" if n % 2 else "random"))
+            now = _episode(core)
+            changed = _changed(core, before) + [part for part, a, b in zip(_EPISODE_PARTS, now, episode, strict=True) if a != b]
+            if changed:
+                raise AssertionError(f"step {n} of a fork changed {', '.join(changed)} of the original")
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return f"{stepped} steps left every attribute but the episode's unchanged; a fork's steps left the original unchanged"
+
+
 CHECKS: dict[str, Callable[..., str]] = {
     "gymnasium": check_gymnasium,
     "determinism": check_determinism,
     "fork": check_fork,
     "fuzz": check_fuzz,
+    "episode_state": check_episode_state,
 }
 
 
@@ -173,6 +230,74 @@ def _trace(env: gym.Env, actions: list[Action]) -> list[bytes]:
         if result[2] or result[3]:
             break
     return out
+
+
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset, range)
+_CONTAINERS = (list, dict, set, bytearray)
+_MISSING = object()
+_EPISODE_PARTS = ("state", "last_step", "pending_prefetch", "np_random", "action_space")
+
+
+def _attributes(env: AgentEnv) -> dict[tuple[Any, str], tuple[Any, Any]]:
+    """(owner, name) -> (value, shallow copy or None) of the env's attributes outside the episode,
+    and of the mutable containers on its classes (shared by every instance and fork)."""
+    found: dict[tuple[Any, str], tuple[Any, Any]] = {}
+    for name, value in vars(env).items():
+        if name not in EPISODE_ATTRIBUTES:
+            found[None, name] = (value, copy.copy(value) if isinstance(value, _CONTAINERS) else None)
+    for cls in type(env).__mro__:
+        for name, value in vars(cls).items():
+            if isinstance(value, _CONTAINERS) and not name.startswith("__"):
+                found[cls, name] = (value, copy.copy(value))
+    return found
+
+
+def _changed(env: AgentEnv, before: dict[tuple[Any, str], tuple[Any, Any]]) -> list[str]:
+    """The attributes that differ from ``before`` (added, removed, reassigned or edited)."""
+    changed = []
+    for (owner, name), (value, kept) in before.items():
+        now = vars(env if owner is None else owner).get(name, _MISSING)
+        label = name if owner is None else f"{owner.__name__}.{name} (a class attribute)"
+        if now is value and (kept is None or _equal(now, kept)):
+            continue
+        if not (isinstance(value, _IMMUTABLE) and type(now) is type(value) and _equal(now, value)):
+            changed.append(label)
+    added = set(vars(env)) - EPISODE_ATTRIBUTES - {name for owner, name in before if owner is None}
+    return changed + sorted(f"{name} (added)" for name in added)
+
+
+def _episode(env: AgentEnv) -> tuple[Any, ...]:
+    """A comparable picture of the episode attributes, in the order of ``_EPISODE_PARTS``."""
+    state, last, space = env._state(), env.last_step, env.action_space
+    rngs = [None if g is None else g.bit_generator.state for g in (env._np_random, space._np_random)]
+    counts = (state.turn, state.invalid_actions, state.tokens, state.stop_reason)
+    return (
+        (id(state), _picture(state.task), _picture(state.messages, state.tool_calls, counts), _picture(state.data)),
+        (id(last), id(last.pending), id(last.context), _picture(last.metrics, last.scratch, last.prefetched)),
+        _picture(env.pending_prefetch),
+        _picture(rngs[0]),
+        (id(space), _picture(rngs[1])),
+    )
+
+
+def _picture(*values: Any) -> bytes:
+    """``values`` as bytes that change when they do (JSON, or ``repr`` where JSON cannot hold them)."""
+    try:
+        return _dump(*values)
+    except (TypeError, ValueError):
+        return repr(values).encode()
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays inside, whose == is elementwise
+        return False
+
+
+def _action(env: AgentEnv, space: AssistantActionSpace, policy: str) -> Action:
+    action = env.oracle_action() if policy == "oracle" else None
+    return space.sample() if action is None else action
 
 
 def _dump(*values: Any) -> bytes:

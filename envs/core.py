@@ -13,6 +13,7 @@ import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
@@ -39,10 +40,10 @@ class Task:
 
 @dataclass
 class EpisodeState:
-    """All mutable state of an episode; ``fork()`` copies it and nothing else.
+    """Everything an episode accumulates, kept from step to step; ``fork()`` copies it.
 
     Messages and tool-call records are never edited once appended, so a fork shares them and
-    copies only the lists; ``data`` (an env's own state) is deep-copied.
+    copies only the lists; ``data`` (an env's own state, e.g. the queries asked so far) is deep-copied.
     """
 
     task: Task
@@ -61,6 +62,29 @@ class EpisodeState:
             tool_calls=list(self.tool_calls),
             data=copy.deepcopy(self.data),
         )
+
+
+@dataclass(slots=True)
+class LastStep:
+    """What the last ``step()`` leaves for its callers; every step replaces it with a new one.
+
+    ``prefetched``: what ``prefetch_batch`` did for this step (moved here from the env's
+    ``pending_prefetch``). ``metrics``: wall-clock figures such as retrieval seconds (kept out of
+    info). ``scratch``: a subclass's bookkeeping within the step (the documents each tool call
+    showed). ``pending`` holds what ``context``, the step's ``StepContext``, is built from on first
+    access (``AgentEnv.last_context``).
+    """
+
+    prefetched: Mapping[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    scratch: dict[str, Any] = field(default_factory=dict)
+    pending: tuple[Any, ...] | None = None
+    context: StepContext | None = None
+
+
+EPISODE_ATTRIBUTES = frozenset({"state", "last_step", "pending_prefetch", "_np_random", "_np_random_seed", "action_space"})
+"""The env attributes an episode changes (``fork()`` gives the copy its own of each); every other
+attribute is configuration, set in ``__init__`` and left alone by ``reset()`` and ``step()``."""
 
 
 @dataclass(slots=True)
@@ -92,6 +116,17 @@ def approx_token_count(text: str) -> int:
 
 class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
     """Base class of turngym envs (see the module docstring; subclasses carry the env card).
+
+    Where things live (``EPISODE_ATTRIBUTES``; the conformance check ``episode_state`` holds
+    every registered env to it):
+        state: the episode, everything kept from one step to the next (``EpisodeState``; an env's
+            own data goes in ``state.data``).
+        last_step: what the last step leaves for callers (``LastStep``: its context, metrics and
+            scratch); ``step()`` replaces it, never edits the previous one.
+        pending_prefetch: what ``prefetch_batch`` did for the coming step; ``step()`` takes it.
+        np_random, action_space: the episode's random generators (``fork()`` clones them).
+        Everything else: configuration (tools, parser, hooks, budgets), fixed after ``__init__``
+        and shared by forks.
 
     Arguments shared by every env:
         parser: ``"hermes"``, ``"openai"``, ``"tags"`` or an ``ActionParser``.
@@ -161,9 +196,8 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         self.observation_space = MessagesSpace()
         self.action_space = AssistantActionSpace(list(self.tools.values()), self.parser)
         self.state: EpisodeState | None = None
-        self._context: StepContext | None = None
-        self._pending: tuple[Any, ...] | None = None
-        self.step_metrics: dict[str, float] = {}  # wall-clock figures of the last step (kept out of info)
+        self.last_step = LastStep()
+        self.pending_prefetch: Mapping[str, Any] | None = None
 
     # ---- what subclasses provide -------------------------------------------------------------
     @abc.abstractmethod
@@ -193,7 +227,9 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
     @classmethod
     def prefetch_batch(cls, envs: Sequence[AgentEnv], actions: Sequence[Action]) -> None:
         """Called by vector envs before stepping ``envs`` (all of this class) with ``actions``, so
-        that work the steps share (one batched retrieval for all queries) is done once."""
+        that work the steps share (one batched retrieval for all queries) is done once. It sets each
+        env's ``pending_prefetch`` to a new mapping; the env's next step reads it as
+        ``last_step.prefetched``."""
 
     # ---- the Gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[list[Message], StepInfo]:
@@ -202,7 +238,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         messages = [system_message(self.system_prompt(task)), user_message(task.prompt)]
         self.state = EpisodeState(task=task, messages=list(messages))
         self.state.tokens = sum(self.count_tokens(m["content"]) for m in messages)
-        self._context, self._pending = None, None
+        self.last_step, self.pending_prefetch = LastStep(), None
         return copy_messages(messages), self._info({}, [], None)
 
     def step(self, action: Action) -> tuple[list[Message], float, bool, bool, StepInfo]:
@@ -214,7 +250,8 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
                 else f"the episode ended ({state.stop_reason}); call reset() before step()"
             )
         state.turn += 1
-        self.step_metrics = {}
+        self.last_step = last = LastStep(prefetched=self.pending_prefetch or {})
+        self.pending_prefetch = None
         n_history, n_past_calls = len(state.messages), len(state.tool_calls)
         checked = check_action(action, self.max_action_chars)
         if checked.error:
@@ -240,8 +277,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         truncated = stop is not None and not terminated
         state.stop_reason = stop
         parts: dict[str, float] = {"outcome": float(reply.outcome or 0.0)} if stop is not None else {}
-        self._context = None
-        self._pending = (state, state.turn, n_history, n_past_calls, parsed, reply, terminated, truncated)
+        last.pending = (state, state.turn, n_history, n_past_calls, parsed, reply, terminated, truncated)
         if self.hooks:
             parts.update(score_steps(self.hooks, [self.last_context])[0])
         reward = weighted_sum(parts, self.reward_weights) if parts else 0.0
@@ -250,10 +286,12 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
 
     @property
     def last_context(self) -> StepContext | None:
-        """The ``StepContext`` of the last step (built on first access), for hooks run elsewhere."""
-        if self._context is None and self._pending is not None:
-            state, turn, n_history, n_past_calls, parsed, reply, terminated, truncated = self._pending
-            self._context = StepContext(
+        """The ``StepContext`` of the last step (built on first access), for hooks run elsewhere;
+        None after ``reset()`` and in a new fork."""
+        last = self.last_step
+        if last.context is None and last.pending is not None:
+            state, turn, n_history, n_past_calls, parsed, reply, terminated, truncated = last.pending
+            last.context = StepContext(
                 env_id=self.spec.id if self.spec else type(self).__name__,
                 task_id=state.task.id,
                 task=state.task.prompt,
@@ -271,7 +309,13 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
                 outcome=reply.outcome,
                 extras=reply.extras,
             )
-        return self._context
+        return last.context
+
+    @property
+    def step_metrics(self) -> Mapping[str, float]:
+        """Wall-clock figures of the last step (retrieval seconds, ...), kept out of info; read-only
+        (a subclass writes ``self.last_step.metrics`` during the step)."""
+        return MappingProxyType(self.last_step.metrics)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self.state is None:
@@ -279,10 +323,15 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         return "\n\n".join(f"[{m['role']}] {_text_of(m)}" for m in self.state.messages)
 
     def fork(self) -> AgentEnv:
-        """An independent copy of the current episode that shares tools, parser and hooks."""
+        """An independent copy of the current episode that shares tools, parser and hooks.
+
+        The copy gets its own state, random generators and a fresh ``last_step`` (it has taken no
+        step yet: ``last_context`` is None); a pending prefetch stays with the original.
+        """
         state = self._state()
         new = copy.copy(self)
         new.state = state.fork()
+        new.last_step, new.pending_prefetch = LastStep(), None
         new._np_random = clone_rng(self._np_random)
         new.action_space = copy.copy(self.action_space)
         new.action_space._np_random = clone_rng(self.action_space._np_random)

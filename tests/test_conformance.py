@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import turngym
-from turngym.envs.conformance import CHECKS, check_determinism, check_fork
+from turngym.envs.conformance import CHECKS, check_determinism, check_episode_state, check_fork
 
 IDS = turngym.registered_ids()
 
@@ -24,3 +24,9 @@ def test_conformance(env_id, check_name):
 def test_toolcalc_conforms_with_every_parser(parser):
     check_determinism("turngym/ToolCalc-v0", parser=parser)
     check_fork("turngym/ToolCalc-v0", parser=parser)
+    check_episode_state("turngym/ToolCalc-v0", parser=parser)
+
+
+@pytest.mark.parametrize("parser", ["hermes", "openai"])
+def test_search_keeps_its_episode_state_with_every_parser(parser):
+    check_episode_state("turngym/MultiHopQA-v0", parser=parser)

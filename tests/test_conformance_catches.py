@@ -8,7 +8,7 @@ import pytest
 
 import turngym
 from turngym.envs import AgentEnv, Task
-from turngym.envs.conformance import check, check_determinism, check_fork, check_fuzz, check_gymnasium
+from turngym.envs.conformance import check, check_determinism, check_episode_state, check_fork, check_fuzz, check_gymnasium
 
 
 class _Base(AgentEnv):
@@ -42,6 +42,42 @@ class SharedStateFork(_Base):
         return super().reset(seed=seed, options=options)
 
 
+class CountsCalls(_Base):
+    """Counts its steps on the env, where a fork copies the count but a reset never clears it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = 0
+
+    def step(self, action):
+        self.calls += 1
+        return super().step(action)
+
+
+class AppendsToList(_Base):
+    """Logs actions in a list made in ``__init__``: a fork appends to the original's list."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = []
+
+    def step(self, action):
+        self.seen.append(action)
+        return super().step(action)
+
+
+class EditsTheSharedTask(_Base):
+    """Counts tries in the task's facts, which a fork shares with the original (only forks see it)."""
+
+    def _make_task(self, options):
+        task = super()._make_task(options)
+        return Task(id=task.id, prompt=task.prompt, answer=task.answer, facts={"tries": 0})
+
+    def step(self, action):
+        self._state().task.facts["tries"] += 1
+        return super().step(action)
+
+
 class RaisesOnGarbage(_Base):
     """Trusts that actions are strings."""
 
@@ -58,7 +94,8 @@ class WarnsInGymnasium(_Base):
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
-    for cls in (UsesGlobalRandom, SharedStateFork, RaisesOnGarbage, WarnsInGymnasium, _Base):
+    bad = (UsesGlobalRandom, SharedStateFork, CountsCalls, AppendsToList, EditsTheSharedTask, RaisesOnGarbage, WarnsInGymnasium)
+    for cls in (*bad, _Base):
         turngym.register(f"tests/{cls.__name__}-v0", entry_point=cls)
 
 
@@ -74,6 +111,43 @@ def test_unseeded_randomness_fails_determinism():
 def test_state_shared_between_fork_and_original_fails_fork():
     with pytest.raises(AssertionError, match="after a fork differs"):
         check_fork("tests/SharedStateFork-v0")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "message"),
+    [
+        ("tests/CountsCalls-v0", r"oracle step 1 changed calls on the env"),
+        ("tests/AppendsToList-v0", r"oracle step 1 changed seen on the env"),
+        ("tests/SharedStateFork-v0", r"changed SharedStateFork\.log \(a class attribute\)"),
+        ("tests/EditsTheSharedTask-v0", r"step 1 of a fork changed state of the original"),
+    ],
+)
+def test_episode_state_outside_the_episode_fails_the_episode_state_check(env_id, message):
+    with pytest.raises(AssertionError, match=message):
+        check_episode_state(env_id)
+
+
+def test_a_fork_that_edits_what_it_shares_fails_even_when_the_env_alone_passes():
+    class ForksLogInAList(_Base):
+        """Only a fork appends to the list made in ``__init__``, so the original alone keeps its attributes."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.fork_log = []
+
+        def fork(self):
+            new = super().fork()
+            new.is_fork = True
+            return new
+
+        def step(self, action):
+            if getattr(self, "is_fork", False):
+                self.fork_log.append(action)
+            return super().step(action)
+
+    turngym.register("tests/ForksLogInAList-v0", entry_point=ForksLogInAList)
+    with pytest.raises(AssertionError, match=r"step 1 of a fork changed fork_log of the original"):
+        check_episode_state("tests/ForksLogInAList-v0")
 
 
 def test_an_exception_on_garbage_fails_fuzz():

@@ -196,6 +196,38 @@ def test_fork_copies_the_rng():
     assert env.np_random.integers(10**9) == fork.np_random.integers(10**9)
 
 
+def test_each_step_replaces_last_step_and_a_fork_starts_with_its_own(toolcalc):
+    toolcalc.reset(seed=0)
+    assert toolcalc.last_context is None and dict(toolcalc.step_metrics) == {}
+    toolcalc.step(toolcalc.oracle_action())
+    first = toolcalc.last_step
+    context = toolcalc.last_context
+    assert context.turn == 1 and context.tool_calls[0]["name"] == "lookup"
+    with pytest.raises(TypeError):
+        toolcalc.step_metrics["retrievals"] = 1  # read-only: a subclass writes last_step.metrics
+    fork = toolcalc.fork()
+    assert fork.last_step is not first and fork.last_context is None
+    fork.step("garbage")
+    assert toolcalc.last_step is first and toolcalc.last_context is context and context.action_error is None
+    toolcalc.step(toolcalc.oracle_action())
+    assert toolcalc.last_step is not first and toolcalc.last_context.turn == 2
+    assert first.context is context  # an earlier step's record is left as it was
+    toolcalc.reset(seed=1)
+    assert toolcalc.last_context is None
+
+
+def test_a_pending_prefetch_moves_into_the_next_step():
+    env = _MinimalEnv()
+    env.reset(seed=0)
+    env.pending_prefetch = {"hits": {"q": ["d1"]}}
+    fork = env.fork()
+    assert fork.pending_prefetch is None  # the prefetch was done for the original's action
+    env.step("no answer yet")
+    assert env.last_step.prefetched == {"hits": {"q": ["d1"]}} and env.pending_prefetch is None
+    env.step("still none")
+    assert env.last_step.prefetched == {}
+
+
 def test_constructor_rejects_bad_arguments():
     with pytest.raises(ValueError, match="max_turns must be an int >= 1, got 0"):
         turngym.make("turngym/ToolCalc-v0", max_turns=0)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 import turngym
-from turngym.agents import OraclePolicy, run_episodes
+from turngym.agents import OraclePolicy
+from turngym.engine import play_episodes
 from turngym.envs.search.hooks import EvidenceOverlap, GoldEvidenceHit, InformationGain, QueryPenalty
 from turngym.envs.search.qa import QAExample
 from turngym.tools.retrieval import Document
@@ -92,7 +93,7 @@ def test_corpus_and_qa_files(tmp_path):
 
 def test_oracle_solves_the_generated_world_and_the_gold_hooks_fire():
     vec = turngym.make_vec("turngym/MultiHopQA-v0", 4, hops=(1, 3))
-    results = run_episodes(vec, OraclePolicy(), episodes=24)
+    results = play_episodes(vec, OraclePolicy(), episodes=24)
     assert sum(r.outcome for r in results) / len(results) >= 0.95
     assert all(r.stop_reason == "answered" for r in results)
     assert sum(r.reward_parts.get("gold_hit", 0) > 0 for r in results) >= 20
@@ -141,6 +142,20 @@ def test_a_vector_step_sends_one_batched_retrieval():
     assert vec.envs[0].step_metrics["retrieval_batch"] == 3
 
 
+def test_prefetched_hits_wait_for_the_next_step_and_stay_with_their_env(small_env):
+    small_env.reset(seed=0, options={"question_index": 0})
+    type(small_env).prefetch_batch([small_env], ["<search>Quell</search>"])
+    assert list(small_env.pending_prefetch["hits"]) == ["Quell"] and small_env.pending_prefetch["metrics"]["retrieval_batch"] == 1
+    fork = small_env.fork()
+    assert fork.pending_prefetch is None
+    fork.step("<search>Quell</search>")
+    assert fork.step_metrics["retrievals"] == 1 and "retrieval_batch" not in fork.step_metrics  # searched itself
+    small_env.step("<search>Quell</search>")
+    assert small_env.pending_prefetch is None and small_env.step_metrics["retrieval_batch"] == 1
+    assert small_env.last_step.scratch["retrieved"] == small_env.state.data["retrieved"] == [["d2", "d3"]]
+    assert fork.last_step is not small_env.last_step and fork.state.data["retrieved"] == [["d2", "d3"]]
+
+
 def test_search_hooks_on_a_real_step():
     env = turngym.make(
         "turngym/SearchQA-v0",
@@ -174,7 +189,7 @@ def test_bad_arguments():
 
 def test_wikiqa_oracle_finds_real_articles():
     vec = turngym.make_vec("turngym/WikiQA-v0", 2, num_questions=40)
-    results = run_episodes(vec, OraclePolicy(), episodes=8)
+    results = play_episodes(vec, OraclePolicy(), episodes=8)
     assert sum(r.outcome for r in results) == len(results)
     assert sum(r.reward_parts.get("gold_hit", 0) for r in results) >= 6
 

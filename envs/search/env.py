@@ -54,9 +54,7 @@ class SearchEnv(QAEnv):
         self.retriever = retriever
         self.topk = topk
         self.documents = documents  # for the oracle's titles when the retriever is remote
-        self._titles: dict[str, str] | None = None
-        self._prefetched: dict[str, list[Hit]] = {}
-        self._prefetch_metrics: dict[str, float] = {}
+        self._titles = {d.id: d.title for d in documents}
         kwargs.setdefault("max_turns", 8)
         super().__init__(questions, builtin_tools=[search, *kwargs.pop("builtin_tools", [])], **kwargs)
 
@@ -68,25 +66,24 @@ class SearchEnv(QAEnv):
         query = query.strip()
         if not query:
             raise ValueError("the query is empty; write a few words to search for")
-        hits = self._prefetched.get(query)
+        metrics = self.last_step.metrics
+        hits = self.last_step.prefetched.get("hits", {}).get(query)
         if hits is None:
             start = time.perf_counter()
             hits = self.retriever.search_batch([query], self.topk)[0]
-            self.step_metrics["retrieval_s"] = self.step_metrics.get("retrieval_s", 0.0) + time.perf_counter() - start
-        self.step_metrics["retrievals"] = self.step_metrics.get("retrievals", 0) + 1
+            metrics["retrieval_s"] = metrics.get("retrieval_s", 0.0) + time.perf_counter() - start
+        metrics["retrievals"] = metrics.get("retrievals", 0) + 1
         self.note_retrieved([h.doc_id for h in hits])
         return format_hits(hits)
 
     def _respond(self, parsed: ParsedAction) -> Reply:
-        self.step_metrics.update(self._prefetch_metrics)
-        self._prefetch_metrics = {}
-        reply = super()._respond(parsed)
-        self._prefetched = {}
-        return reply
+        self.last_step.metrics.update(self.last_step.prefetched.get("metrics", {}))
+        return super()._respond(parsed)
 
     @classmethod
     def prefetch_batch(cls, envs: Sequence[AgentEnv], actions: Sequence[Action]) -> None:
-        """One ``search_batch`` per (retriever, topk) for every query of every env's action."""
+        """One ``search_batch`` per (retriever, topk) for every query of every env's action; each env's
+        ``pending_prefetch`` becomes ``{"hits": {query: hits}, "metrics": {...}}`` for its next step."""
         groups: dict[tuple[int, int], tuple[Retriever, list[tuple[SearchEnv, str]]]] = {}
         for env, action in zip(envs, actions, strict=True):
             checked = check_action(action, env.max_action_chars)
@@ -98,13 +95,15 @@ class SearchEnv(QAEnv):
                 if isinstance(query, str) and query.strip():
                     key = (id(env.retriever), env.topk)
                     groups.setdefault(key, (env.retriever, []))[1].append((env, query.strip()))
+        found: dict[int, tuple[SearchEnv, dict[str, list[Hit]], dict[str, float]]] = {}
         for (_, k), (retriever, requests) in groups.items():
             start = time.perf_counter()
             results = retriever.search_batch([q for _, q in requests], k)
-            elapsed = time.perf_counter() - start
+            metrics = {"retrieval_s": time.perf_counter() - start, "retrieval_batch": len(requests)}
             for (env, query), hits in zip(requests, results, strict=True):
-                env._prefetched = {**env._prefetched, query: hits}
-                env._prefetch_metrics = {"retrieval_s": elapsed, "retrieval_batch": len(requests)}
+                found.setdefault(id(env), (env, {}, metrics))[1][query] = hits
+        for env, hits, metrics in found.values():
+            env.pending_prefetch = {"hits": hits, "metrics": metrics}
 
     # ---- the oracle ----
     def oracle_action(self) -> Action | None:
@@ -120,11 +119,7 @@ class SearchEnv(QAEnv):
 
     def title_of(self, doc_id: str) -> str:
         doc = resources.document_by_id(self.retriever, doc_id)
-        if doc is not None:
-            return doc.title
-        if self._titles is None:
-            self._titles = {d.id: d.title for d in self.documents}
-        return self._titles.get(doc_id, doc_id)
+        return doc.title if doc is not None else self._titles.get(doc_id, doc_id)
 
 
 class SearchQAEnv(SearchEnv):

@@ -33,7 +33,6 @@ class QAEnv(AgentEnv):
             raise ValueError("expected at least one question, got none")
         self.questions = list(questions)
         self.answer_metric = answer_metric
-        self._step_retrieved: list[list[str]] = []
         super().__init__(**kwargs)
 
     def default_process_rewards(self) -> list[Any]:
@@ -67,16 +66,15 @@ class QAEnv(AgentEnv):
 
     def note_retrieved(self, doc_ids: list[str]) -> None:
         """Record the documents one tool call showed (called by the tool during a step)."""
-        self._step_retrieved.append(doc_ids)
+        self.last_step.scratch.setdefault("retrieved", []).append(doc_ids)
 
     def _respond(self, parsed: ParsedAction) -> Reply:
-        self._step_retrieved = []  # a new list each step: forks never share it
         state = self._state()
         before = [doc for call in state.data.get("retrieved", []) for doc in call]
         previous = list(state.data.get("queries", []))
         reply = super()._respond(parsed)
         queries = [c.arguments.get(self.query_arg) for c in parsed.tool_calls if c.name == self.query_tool]
-        retrieved = self._step_retrieved
+        retrieved = self.last_step.scratch.get("retrieved", [])
         state.data.setdefault("retrieved", []).extend(retrieved)
         state.data.setdefault("queries", []).extend(q for q in queries if isinstance(q, str))
         reply.extras = {
