@@ -337,6 +337,12 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         new.action_space._np_random = clone_rng(self.action_space._np_random)
         return new
 
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """The strings that end an action in this env's format (its parser's ``stop_strings``): a
+        sampling policy stops at the first of them, e.g. ``("</tool_call>", "</answer>")``."""
+        return self.parser.stop_strings
+
     # ---- tools --------------------------------------------------------------------------------
     @property
     def tool_schemas(self) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 Three formats, chosen per env: ``hermes`` (Hermes/Qwen ``<tool_call>{json}</tool_call>``),
 ``openai`` (the message's ``tool_calls`` field) and ``tags`` (``<search>q</search>``). Every parser
 reads an OpenAI ``tool_calls`` field when a dict action carries one, and ``<answer>...</answer>``.
+Each parser states the strings that end a text action in its format (``stop_strings``), the one
+place a sampling policy learns where to stop.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class ActionParser:
 
     def format_help(self) -> str:
         return f"Give the final answer as <{self.answer_tag}>...</{self.answer_tag}>."
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """The strings that end a text action in this format. A policy that stops generating at the
+        first one it writes (and keeps it) writes one tool call or one answer per action."""
+        return (f"</{self.answer_tag}>",)
 
     def _answer(self, text: str) -> tuple[str | None, str | None]:
         tag = self.answer_tag
@@ -186,6 +194,11 @@ class HermesParser(ActionParser):
     def format_help(self) -> str:
         return f'Call a tool with <tool_call>{{"name": "<tool>", "arguments": {{...}}}}</tool_call>. {super().format_help()}'
 
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """A closed tool call or the closed answer tag."""
+        return ("</tool_call>", *super().stop_strings)
+
 
 @dataclass
 class OpenAIParser(ActionParser):
@@ -199,6 +212,8 @@ class OpenAIParser(ActionParser):
 
     def format_help(self) -> str:
         return f"Call tools through the tool_calls field of your message. {super().format_help()}"
+
+    # stop_strings: the answer tag's only (the base's); tool calls travel in the tool_calls field, not in text
 
 
 @dataclass
@@ -272,6 +287,11 @@ class TagParser(ActionParser):
                 return _openai_message(calls, super().render(answer=answer, text=text))
             blocks.append(f"<{tag}>{value}</{tag}>")
         return "\n".join([*([text] if text else []), *blocks, *([super().render(answer=answer)] if answer is not None else [])])
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """Each tool's closing tag, and the answer tag's."""
+        return tuple(dict.fromkeys([*(f"</{tag}>" for tag in self.tags), *super().stop_strings]))
 
     def format_help(self) -> str:
         uses = ", ".join(f"<{t}>{a}</{t}>" if a else f"<{t}>{{JSON arguments}}</{t}>" for t, (_, a) in self.tags.items())

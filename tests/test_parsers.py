@@ -516,3 +516,39 @@ def test_make_parser_unknown_names(spec):
 
 def test_parser_names():
     assert [HermesParser().name, OpenAIParser().name, TagParser().name] == ["hermes", "openai", "tags"]
+
+
+# ---- stop strings ---------------------------------------------------------------------------------
+
+
+def stopped(action, stops):
+    """What a policy that stops at the first stop string it writes (keeping it) would have written."""
+    ends = [action.find(s) + len(s) for s in stops if s in action]
+    return action[: min(ends)] if ends else action
+
+
+def test_each_format_states_the_strings_that_end_an_action():
+    assert ActionParser().stop_strings == ("</answer>",)
+    assert HermesParser(answer_tag="final").stop_strings == ("</tool_call>", "</final>")
+    assert OpenAIParser().stop_strings == ("</answer>",)  # its tool calls are no text
+    assert TagParser.for_tools([search, add, fetch]).stop_strings == ("</search>", "</add>", "</fetch>", "</answer>")
+
+    @tool
+    def answer(text: str) -> str:
+        """A tool named like the answer tag, called through tool_calls only."""
+        return text
+
+    assert TagParser.for_tools([search, answer]).stop_strings == ("</search>", "</answer>")
+    assert TagParser.for_tools([], answer_tag="guess").stop_strings == ("</guess>",)
+
+
+@round_trip
+@given(call=st.tuples(st.sampled_from(["search", "add", "fetch"]), strings), answer=answers)
+@pytest.mark.parametrize("parser", [HermesParser(), OpenAIParser(), TagParser.for_tools([search, add, fetch])])
+def test_a_policy_that_stops_at_the_stop_strings_can_write_every_rendered_action(parser, call, answer):
+    name, value = call
+    arguments = {"search": {"query": value}, "add": {"a": len(value), "b": 1}, "fetch": {"url": value}}[name]
+    for action in (parser.render([(name, arguments)]), parser.render(answer=answer)):
+        if isinstance(action, str):
+            assert stopped(action, parser.stop_strings) == action
+            assert action.endswith(parser.stop_strings)

@@ -11,6 +11,9 @@ import pytest
 import turngym
 from turngym.envs import UnknownEnvError
 from turngym.envs.registration import BUILTIN_ENVS, env_card, one_line_card
+from turngym.tools import tool
+
+IDS = turngym.registered_ids()
 
 
 def test_import_registers_lazily_without_importing_env_modules():
@@ -52,3 +55,58 @@ def test_register_adds_to_registered_ids():
     assert "tests/AnotherGuess-v0" in turngym.registered_ids()
     env = turngym.make("tests/AnotherGuess-v0")
     assert env.high == 7 and isinstance(env, turngym.envs.AgentEnv)
+
+
+def oracle_actions(env, seeds=(0, 1), max_steps=12):
+    """The oracle's actions over a few seeded episodes."""
+    actions = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        for _ in range(max_steps):
+            action = env.unwrapped.oracle_action()
+            if action is None:
+                break
+            actions.append(action)
+            *_, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+    return actions
+
+
+@pytest.mark.parametrize("parser", [None, "hermes", "openai", "tags"])
+@pytest.mark.parametrize("env_id", IDS)
+def test_every_env_states_stop_strings_that_its_oracle_actions_end_with(env_id, parser):
+    env = turngym.make(env_id, **({} if parser is None else {"parser": parser}))
+    try:
+        stops = env.get_wrapper_attr("stop_strings")
+        assert isinstance(stops, tuple) and stops and all(isinstance(s, str) and s.startswith("</") for s in stops), stops
+        assert stops == env.unwrapped.parser.stop_strings
+        texts = [a if isinstance(a, str) else a.get("content") or "" for a in oracle_actions(env)]
+        for text in filter(None, texts):  # an OpenAI tool call is no text: nothing to stop
+            ends = [text.find(s) + len(s) for s in stops if s in text]
+            assert ends and min(ends) == len(text), f"a policy stopping at {stops} cannot write the oracle's {text!r}"
+    finally:
+        env.close()
+
+
+def test_search_envs_stop_at_their_tool_tags_and_follow_added_tools():
+    for env_id in ("turngym/SearchQA-v0", "turngym/MultiHopQA-v0", "turngym/WikiQA-v0"):
+        assert turngym.make(env_id).stop_strings == ("</search>", "</answer>")
+    assert turngym.make("turngym/GrepSearch-v0").stop_strings == ("</shell>", "</answer>")
+    assert turngym.make("turngym/GuessNumber-v0").stop_strings == ("</guess>",)
+    assert turngym.make("turngym/ToolCalc-v0").stop_strings == ("</tool_call>", "</answer>")
+    env = turngym.make("turngym/MultiHopQA-v0", parser="hermes")
+    assert env.stop_strings == ("</tool_call>", "</answer>")
+
+    @tool
+    def note(text: str) -> str:
+        """Write a note.
+
+        Args:
+            text: The note.
+        """
+        return text
+
+    tagged = turngym.make("turngym/Echo-v0")
+    tagged.add_tools([note])
+    assert tagged.stop_strings == ("</note>", "</answer>")
