@@ -96,7 +96,7 @@ def test_oracle_solves_the_generated_world_and_the_gold_hooks_fire():
     results = play_episodes(vec, OraclePolicy(), episodes=24)
     assert sum(r.outcome for r in results) / len(results) >= 0.95
     assert all(r.stop_reason == "answered" for r in results)
-    assert sum(r.reward_parts.get("gold_hit", 0) > 0 for r in results) >= 20
+    assert sum(r.part_totals().get("gold_hit", 0) > 0 for r in results) >= 20
 
 
 def test_multihop_hops_and_splits_are_disjoint():
@@ -191,7 +191,7 @@ def test_wikiqa_oracle_finds_real_articles():
     vec = turngym.make_vec("turngym/WikiQA-v0", 2, num_questions=40)
     results = play_episodes(vec, OraclePolicy(), episodes=8)
     assert sum(r.outcome for r in results) == len(results)
-    assert sum(r.reward_parts.get("gold_hit", 0) for r in results) >= 6
+    assert sum(r.part_totals().get("gold_hit", 0) for r in results) >= 6
 
 
 def test_registered_corpora_by_name(tmp_path):
