@@ -1,17 +1,18 @@
-"""Policies (scripted, oracle, random; LLM policies arrive with the trainers) and the rollout loop."""
+"""Policies: the token protocol (``TokenPolicy``), scripted, oracle and random policies; model policies in
+``hf_policy`` and ``openai_policy``. The engine that plays them is ``turngym.engine``."""
 
-from turngym.agents.base import EnvAwarePolicy, Policy, PolicyOutput
+from turngym.agents.base import EnvAwarePolicy, MessagePolicy, Policy, PolicyOutput, TokenPolicy, as_token_policy
 from turngym.agents.random_policy import RandomPolicy
-from turngym.agents.rollout import EpisodeResult, run_episodes
 from turngym.agents.scripted import OraclePolicy, ScriptedPolicy
 
 __all__ = [
     "EnvAwarePolicy",
-    "EpisodeResult",
+    "MessagePolicy",
     "OraclePolicy",
     "Policy",
     "PolicyOutput",
     "RandomPolicy",
     "ScriptedPolicy",
-    "run_episodes",
+    "TokenPolicy",
+    "as_token_policy",
 ]

@@ -9,8 +9,8 @@ trainer sees the ids that were sampled, and their stored log-probs are the sampl
 >>> import turngym
 >>> from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 >>> tok = tiny_tokenizer("bytes")
->>> policy = HFPolicy(tiny_model(tok), tok, stop=env_stop_strings(turngym.make("turngym/GuessNumber-v0")), max_new_tokens=8)
 >>> env = turngym.make("turngym/GuessNumber-v0")
+>>> policy = HFPolicy(tiny_model(tok), tok, stop=env.unwrapped.stop_strings, max_new_tokens=8)
 >>> obs, info = env.reset(seed=0)
 >>> traj = policy.start(obs)
 >>> sample = policy.sample([traj])[0][0]
@@ -35,28 +35,17 @@ from turngym.agents.sampler import Sample, StepSampler
 from turngym.agents.trajectory import TokenTrajectory
 from turngym.envs.messages import Message, copy_messages
 
-DEFAULT_STOP = ("</tool_call>", "</answer>")
-
-
-def env_stop_strings(env: Any) -> tuple[str, ...]:
-    """Stop strings at the env's step boundaries: a closed tool call or answer tag (tag tools too)."""
-    inner = getattr(env, "unwrapped", env)
-    parser = getattr(inner, "parser", None)
-    tags = ["tool_call", getattr(inner, "answer_tag", "answer")]
-    if getattr(parser, "name", "") == "tags":
-        tags.extend(getattr(inner, "tools", {}))
-    return tuple(dict.fromkeys(f"</{tag}>" for tag in tags))
-
 
 class HFPolicy:
-    """A causal LM policy over token trajectories (implements ``turngym.agents.base.Policy`` too).
+    """A causal LM policy over token trajectories (``TokenPolicy``; ``act_batch`` too).
 
     Arguments:
         model, tokenizer: a transformers causal LM and its tokenizer (with a chat template).
         tools: OpenAI tool schemas given to the chat template (or written into the system prompt
             when the template ignores them). turngym envs already list their tools in the system
             message, so leave this empty for them unless the model was trained on template tools.
-        stop: stop strings that end a turn (include the env's answer tag: ``env_stop_strings(env)``).
+        stop: stop strings that end a turn when ``sample`` is given none (the rollout engine passes the
+            env's ``stop_strings``).
         max_new_tokens, temperature, top_p, top_k: sampling settings of ``sampler``.
         tool_role: ``"template"`` (tool messages go to the template as they are) or ``"user"``
             (as user turns naming the tool, for templates without a tool role).
@@ -68,7 +57,7 @@ class HFPolicy:
         tokenizer: Any,
         *,
         tools: Sequence[dict] | None = None,
-        stop: Sequence[str] = DEFAULT_STOP,
+        stop: Sequence[str] = (),
         max_new_tokens: int = 256,
         temperature: float = 1.0,
         top_p: float = 1.0,
@@ -134,15 +123,29 @@ class HFPolicy:
         return traj
 
     def sample(
-        self, trajs: Sequence[TokenTrajectory], k: int = 1, *, generator: torch.Generator | None = None
+        self,
+        trajs: Sequence[TokenTrajectory],
+        k: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float | None = None,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
     ) -> list[list[Sample]]:
-        """k continuations of each trajectory (each trajectory's tokens encoded once)."""
+        """k continuations of each trajectory (each trajectory's tokens encoded once); settings override the policy's."""
         for i, traj in enumerate(trajs):
             if not self._awaits_action(traj):
                 raise ValueError(
                     f"expected trajectory {i} to await an action (after start or observe), got one ending with an action"
                 )
-        return self.sampler.sample([t.token_ids for t in trajs], k, generator=generator)
+        return self.sampler.sample(
+            [t.token_ids for t in trajs],
+            k,
+            generator=generator,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+        )
 
     def append(self, traj: TokenTrajectory, sample: Sample) -> None:
         """Add the policy's chosen sample: its tokens with mask 1 and their log-probs; its text as the action."""

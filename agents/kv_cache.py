@@ -9,6 +9,9 @@ Custom 4D masks reach the attention function unchanged in transformers 5 (``mask
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import Tensor
 from transformers.cache_utils import DynamicLayer
@@ -115,3 +118,15 @@ def tree_mask(prefix_mask: Tensor, branches: int, steps: int, dtype: torch.dtype
         visible[:, :, width + 1 :] = torch.eye(branches, dtype=torch.bool, device=prefix_mask.device).repeat(1, steps - 1)
     mask = torch.zeros(visible.shape, dtype=dtype, device=prefix_mask.device).masked_fill(~visible, torch.finfo(dtype).min)
     return mask.unsqueeze(1)
+
+
+def cache_argument(model: Any) -> str:
+    """The name the model's ``forward`` takes its KV cache by: ``cache`` (transformers 5.x) or ``past_key_values``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps forward in **kwargs
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward pass returned, under either name."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from turngym.agents.base import PolicyOutput
+from turngym.agents.base import MessagePolicy, PolicyOutput, output_sample
+from turngym.agents.trajectory import Sample, TokenTrajectory
 from turngym.envs.messages import Action, Message
 from turngym.tools.http_retry import RetriesExhausted, post_retrying
 
@@ -100,14 +101,53 @@ class OpenAIPolicy:
 
     def act_batch(self, conversations: Sequence[Sequence[Message]]) -> list[PolicyOutput]:
         """One action per conversation; requests run ``concurrency`` at a time, answers keep the input order."""
-        if len(conversations) <= 1:
-            return [self.complete(c) for c in conversations]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
-            return list(pool.map(self.complete, conversations))
+        return self._map(self.complete, conversations)
 
     def complete(self, messages: Sequence[Message]) -> PolicyOutput:
         """One chat completion for one conversation (with retries)."""
-        return parse_completion(self.post({**self.body, "messages": list(messages)}), self.url)
+        return self.complete_n(messages, 1)[0]
+
+    def complete_n(self, messages: Sequence[Message], n: int, **overrides: Any) -> list[PolicyOutput]:
+        """``n`` chat completions of one conversation in one request (with retries); ``overrides`` replace body fields."""
+        body = {**self.body, **{k: v for k, v in overrides.items() if v is not None}, "messages": list(messages)}
+        if n > 1:
+            body["n"] = n
+        data = self.post(body)
+        outputs = parse_completions(data, self.url)
+        if len(outputs) != n:
+            raise PolicyServerError(f"expected {n} choices from {self.url}, got {len(outputs)}")
+        return outputs
+
+    # ---- the token protocol (TokenPolicy): trajectories of messages, token ids where the server names them ----
+    def start(self, messages: Sequence[Message]) -> TokenTrajectory:
+        return MessagePolicy.start(self, messages)
+
+    def sample(
+        self,
+        trajs: Sequence[TokenTrajectory],
+        k: int = 1,
+        *,
+        generator: Any = None,
+        temperature: float | None = None,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> list[list[Sample]]:
+        """k actions per trajectory: one request with ``n = k`` each (the server shares the prefix through its cache)."""
+        overrides = {"temperature": temperature, "max_tokens": max_new_tokens, "stop": list(stop) if stop else None}
+        groups = self._map(lambda c: self.complete_n(c, k, **overrides), [t.messages for t in trajs])
+        return [[output_sample(out) for out in group] for group in groups]
+
+    def append(self, traj: TokenTrajectory, sample: Sample) -> None:
+        MessagePolicy.append(self, traj, sample)
+
+    def observe(self, traj: TokenTrajectory, new_messages: Sequence[Message]) -> None:
+        MessagePolicy.observe(self, traj, new_messages)
+
+    def _map(self, fn: Any, conversations: Sequence[Sequence[Message]]) -> list[Any]:
+        if len(conversations) <= 1:
+            return [fn(c) for c in conversations]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
+            return list(pool.map(fn, conversations))
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to the endpoint; retry what may pass; raise ``PolicyServerError`` naming the URL otherwise."""
@@ -141,14 +181,25 @@ class OpenAIPolicy:
 
 
 def parse_completion(data: Any, url: str = "the server") -> PolicyOutput:
-    """A chat completion (OpenAI format) -> the action, plus token ids and log-probs when present."""
+    """A chat completion (OpenAI format) -> the first choice's action, plus token ids and log-probs when present."""
+    return parse_completions(data, url)[0]
+
+
+def parse_completions(data: Any, url: str = "the server") -> list[PolicyOutput]:
+    """Every choice of a chat completion, in order."""
     try:
-        choice = data["choices"][0]
-        message = choice["message"]
+        choices = data["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise KeyError("choices")
+        return [_parse_choice(choice, url) for choice in choices]
     except (KeyError, IndexError, TypeError):
         raise PolicyServerError(
-            f"expected a chat completion with choices[0].message from {url}, got {json.dumps(data)[:200]}"
+            f"expected a chat completion with choices[i].message from {url}, got {json.dumps(data)[:200]}"
         ) from None
+
+
+def _parse_choice(choice: Any, url: str) -> PolicyOutput:
+    message = choice["message"]
     content = message.get("content") or ""
     action: Action = content
     if message.get("tool_calls"):

@@ -17,26 +17,13 @@ same samples up to floating-point rounding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
 
-from turngym.agents.kv_cache import supports_tree_mask, tree_mask, with_room
+from turngym.agents.kv_cache import cache_argument, output_cache, supports_tree_mask, tree_mask, with_room
 from turngym.agents.logprobs import pad_batch, position_ids_from_mask
-
-FinishReason = Literal["stop", "eos", "length"]
-
-
-@dataclass
-class Sample:
-    """One sampled continuation: tokens exactly as sampled (up to and including the stop/eos token)."""
-
-    token_ids: list[int]
-    logprobs: list[float]
-    text: str
-    finish_reason: FinishReason
+from turngym.agents.trajectory import FinishReason, Sample
 
 
 class StepSampler:
@@ -73,6 +60,7 @@ class StepSampler:
         self.prefix_cache = prefix_cache
         self.tree = tree
         self.eos_ids = _eos_ids(model, tokenizer)
+        self.cache_argument = cache_argument(model)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
 
     @torch.no_grad()
@@ -124,7 +112,7 @@ class StepSampler:
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = with_room(out.past_key_values, repeat, room)
+            cache = with_room(output_cache(out), repeat, room)
         if repeat > 1:
             prefix_mask = prefix_mask.repeat_interleave(repeat, dim=0)
             last = last.repeat_interleave(repeat, dim=0)
@@ -166,10 +154,10 @@ class StepSampler:
                 input_ids=current,
                 attention_mask=attention,
                 position_ids=(first_position[live] + step).unsqueeze(1).expand(-1, queries),
-                past_key_values=cache,
                 use_cache=True,
+                **{self.cache_argument: cache},
             )
-            cache = out.past_key_values
+            cache = output_cache(out)
             logits = out.logits.float().flatten(0, 1)
             if queries < branches:  # step 0 of a tree: one distribution per prompt, k draws from it
                 logits = logits.repeat_interleave(branches, dim=0)

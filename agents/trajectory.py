@@ -1,11 +1,36 @@
-"""A conversation as the exact token ids a model policy saw, with what it sampled marked for training."""
+"""A conversation as the exact token ids a model policy saw, with what it sampled marked for training;
+``Sample``, one sampled action."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Literal
 
-from turngym.envs.messages import Message
+from turngym.envs.messages import Action, Message
+
+FinishReason = Literal["stop", "eos", "length"]
+
+
+@dataclass
+class Sample:
+    """One sampled action: tokens exactly as sampled (up to and including the stop/eos token).
+
+    ``message`` is set where the action is an assistant message dict (OpenAI ``tool_calls``)
+    rather than text; ``token_ids`` and ``logprobs`` are empty for policies that do not see tokens
+    (scripted, random, an endpoint that returns none).
+    """
+
+    token_ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: FinishReason
+    message: dict | None = None
+
+    @property
+    def action(self) -> Action:
+        """What the env is stepped with: the message dict where there is one, else the text."""
+        return self.message if self.message is not None else self.text
 
 
 @dataclass

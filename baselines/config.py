@@ -30,6 +30,9 @@ class ConfigError(ValueError):
     """A config key or value that is not what the config expects."""
 
 
+HOOK_NAMES = ("judge", "format", "valid_tool_call", "repeat", "turn_cost")  # process_rewards a config can name
+
+
 @dataclass
 class TrainConfig:
     """What every trainer shares."""
@@ -50,13 +53,17 @@ class TrainConfig:
     max_turns: int = doc(4, "Most actions per episode (passed to the env as max_turns).")
     max_new_tokens: int = doc(16, "Most tokens sampled per action.")
     temperature: float = doc(1.0, "Sampling temperature (log-probs are taken at the same temperature).")
-    stop: list[str] = doc(["</tool_call>", "</answer>"], "Strings that end an action.")
+    stop: list[str] = doc([], "Strings that end an action (empty: the env's own, from its parser).")
+    vec_mode: Literal["sync", "process"] = doc(
+        "sync", "Vector env of the rollouts: sync (in process) or process (a worker per env)."
+    )
     seed: int = doc(0, "Seeds torch, numpy and Python RNGs, the model init and the task seeds.")
     out_dir: str = doc("runs/train", "Where metrics.jsonl, the learning curve, checkpoints and config.yaml go.")
     eval_every: int = doc(10, "Evaluate every this many steps (0 for never).")
     eval_episodes: int = doc(32, "Episodes per evaluation, on held-out seeds, sampled at eval_temperature.")
     eval_temperature: float = doc(0.0, "Sampling temperature at evaluation (0 for greedy).")
     stop_at_eval_success: float = doc(0.0, "Stop early once an evaluation's success reaches this (0: run every step).")
+    max_seconds: float = doc(0.0, "Stop after the step that passes this many seconds (evaluated and saved; 0: no limit).")
     checkpoint_every: int = doc(1, "Save a checkpoint every this many steps (0 for only at the end).")
     keep_checkpoints: int = doc(2, "Most recent checkpoints to keep.")
     device: str = doc("cpu", 'Torch device: "cpu", "cuda", "cuda:1"...')
@@ -69,6 +76,7 @@ class TrainConfig:
         for name in ("eval_every", "checkpoint_every", "eval_episodes", "threads"):
             _check(getattr(self, name) >= 0, name, "an int >= 0", getattr(self, name))
         _check(self.lr > 0, "lr", "a float > 0", self.lr)
+        _check(self.max_seconds >= 0, "max_seconds", "a float >= 0", self.max_seconds)
         _check(self.weight_decay >= 0, "weight_decay", "a float >= 0", self.weight_decay)
         _check(self.max_grad_norm >= 0, "max_grad_norm", "a float >= 0", self.max_grad_norm)
         _check(self.temperature > 0, "temperature", "a float > 0", self.temperature)
@@ -95,6 +103,13 @@ class RLConfig(TrainConfig):
     kl_coef: float = doc(0.0, "Weight of the KL penalty to the frozen initial model (0: no reference model).")
     ppo_epochs: int = doc(1, "Gradient steps on each batch of episodes (old log-probs are the sampling ones).")
     micro_batch: int = doc(64, "Episodes per forward/backward pass (gradients are accumulated).")
+    process_rewards: list[str] = doc(
+        [], f"Hooks scored over each vector step in one batch, beside the env's own: any of {list(HOOK_NAMES)}."
+    )
+    reward_weights: dict[str, float] = doc({}, "Weight per reward part or hook name (outcome too), given to the env.")
+    judge_model: str = doc("", "Judge hook: a local HF model folder, or the model name served at judge_url.")
+    judge_url: str = doc("", "Judge hook: base URL of an OpenAI-compatible server (empty: judge_model is a local folder).")
+    judge_rubric: str = doc("", "Judge hook: the rubric (empty: the default 0-10 rubric).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,6 +117,15 @@ class RLConfig(TrainConfig):
             _check(getattr(self, name) >= 1, name, "an int >= 1", getattr(self, name))
         _check(0 < self.clip_eps < 1, "clip_eps", "a float in (0, 1)", self.clip_eps)
         _check(self.kl_coef >= 0, "kl_coef", "a float >= 0", self.kl_coef)
+        for name in self.process_rewards:
+            _check(name in HOOK_NAMES, "process_rewards", f"names from {list(HOOK_NAMES)}", self.process_rewards)
+        if "judge" in self.process_rewards:
+            _check(
+                bool(self.judge_model),
+                "judge_model",
+                "a model folder or served model name when 'judge' is used",
+                self.judge_model,
+            )
 
 
 @dataclass
@@ -142,28 +166,43 @@ class SFTConfig(TrainConfig):
         _check(bool(self.data) and Path(self.data).is_file(), "data", "an existing JSONL file of recorded episodes", self.data)
 
 
-CONFIGS: dict[str, str] = {
-    "grpo": "turngym.baselines.config:GRPOConfig",
-    "reinforce_rebn": "turngym.baselines.config:ReinforceConfig",
-    "sft": "turngym.baselines.config:SFTConfig",
-    "step_grpo": "turngym.baselines.step_grpo:StepGRPOConfig",
+@dataclass(frozen=True)
+class Algorithm:
+    """A training algorithm: its config class and its trainer, as lazy ``module:name`` references."""
+
+    config: str
+    trainer: str
+
+
+ALGORITHMS: dict[str, Algorithm] = {  # the one registry of algorithms: config, trainer, CLI name
+    "grpo": Algorithm("turngym.baselines.config:GRPOConfig", "turngym.baselines.grpo:train_grpo"),
+    "reinforce_rebn": Algorithm(
+        "turngym.baselines.config:ReinforceConfig", "turngym.baselines.reinforce_rebn:train_reinforce_rebn"
+    ),
+    "sft": Algorithm("turngym.baselines.config:SFTConfig", "turngym.baselines.sft:train_sft"),
+    "step_grpo": Algorithm("turngym.baselines.step_grpo:StepGRPOConfig", "turngym.baselines.step_grpo:train_step_grpo"),
 }
 
 
-def config_class(algo: str) -> type[TrainConfig]:
-    """The config class of ``algo`` (one of ``CONFIGS``)."""
-    if algo not in CONFIGS:
-        raise ConfigError(f"algo must be one of {sorted(CONFIGS)}, got {algo!r}")
-    module, _, name = CONFIGS[algo].partition(":")
+def load_ref(algo: str, what: str) -> Any:
+    """The ``config`` class or ``trainer`` function of ``algo`` (one of ``ALGORITHMS``)."""
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
+    module, _, name = getattr(ALGORITHMS[algo], what).partition(":")
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"algo {algo!r} is not available here ({exc})") from None
 
 
+def config_class(algo: str) -> type[TrainConfig]:
+    """The config class of ``algo`` (one of ``ALGORITHMS``)."""
+    return load_ref(algo, "config")
+
+
 def algo_name(cls: type) -> str:
-    for algo, ref in CONFIGS.items():
-        if ref.endswith(f":{cls.__name__}"):
+    for algo, entry in ALGORITHMS.items():
+        if entry.config.endswith(f":{cls.__name__}"):
             return algo
     return cls.__name__
 

@@ -5,7 +5,8 @@ every running episode sampled in one batch), score each episode by its total rew
 group-relative advantages (reward minus the group's mean, over its std), and run the clipped
 policy-gradient loss on the policy's own tokens (env tokens masked), optionally with a KL penalty
 to the frozen initial model, for ``ppo_epochs`` gradient steps whose old log-probs are the sampling
-log-probs.
+log-probs. Episodes that broke the env (``stop_reason="error"``) are reported and left out: their
+group is compared among the rest.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 from turngym.baselines.advantages import group_advantages
 from turngym.baselines.config import GRPOConfig
-from turngym.baselines.rollout import rollout_metrics
 from turngym.baselines.run import TrainingRun
+from turngym.engine import rollout_metrics
 
 
 def train_grpo(config: GRPOConfig, *, resume: bool = True, on_log: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
@@ -29,14 +30,15 @@ def train_grpo(config: GRPOConfig, *, resume: bool = True, on_log: Callable[[int
         seeds = [seed for seed in tasks for _ in range(config.group_size)]
         episodes = run.collect(seeds)
 
-        # 2. advantages: each episode's total reward against its group's
-        rewards = [e.total_reward for e in episodes]
-        advantages = group_advantages(rewards, seeds, normalize_std=config.normalize_std)
+        # 2. advantages: each episode's total reward against its group's (episodes that broke the env left out)
+        kept = [e for e in episodes if e.trainable]
+        groups = [e.seed for e in kept]
+        advantages = group_advantages([e.total_reward for e in kept], groups, normalize_std=config.normalize_std)
 
         # 3. update: clipped policy gradient on the sampled tokens only
-        stats = run.update([e.trajectory for e in episodes], advantages)
-        flat_groups = advantages.view(config.tasks_per_step, config.group_size).abs().amax(dim=1) == 0
-        metrics = {**rollout_metrics(episodes), **stats, "rollout/zero_advantage_groups": float(flat_groups.float().mean())}
+        stats = run.update([e.trajectory for e in kept], advantages) if kept else {}
+        flat = {g for g in groups} - {g for g, a in zip(groups, advantages.tolist(), strict=True) if a != 0.0}
+        metrics = {**rollout_metrics(episodes), **stats, "rollout/zero_advantage_groups": len(flat) / max(len(set(groups)), 1)}
         last = run.end_step(step, metrics)
     run.close()
     return last

@@ -13,9 +13,9 @@ from typing import Any
 
 from turngym.baselines.advantages import discounted_returns, rebn
 from turngym.baselines.config import ReinforceConfig
-from turngym.baselines.rollout import rollout_metrics
 from turngym.baselines.run import TrainingRun
 from turngym.baselines.update import per_token_advantages
+from turngym.engine import rollout_metrics
 
 
 def train_reinforce_rebn(
@@ -28,19 +28,20 @@ def train_reinforce_rebn(
         # 1. rollouts
         tasks = run.task_seeds(step, config.tasks_per_step)
         episodes = run.collect([seed for seed in tasks for _ in range(config.group_size)])
+        kept = [e for e in episodes if e.trainable]  # episodes that broke the env are reported, not trained on
 
         # 2. per-turn returns, normalised over every turn of the batch
-        returns = [discounted_returns(e.rewards, config.gamma) for e in episodes]
+        returns = [discounted_returns(e.rewards, config.gamma) for e in kept]
         flat = rebn([float(g) for episode_returns in returns for g in episode_returns])
         per_turn, start = [], 0
         for episode_returns in returns:
             per_turn.append(flat[start : start + len(episode_returns)].tolist())
             start += len(episode_returns)
-        trajectories = [e.trajectory for e in episodes]
+        trajectories = [e.trajectory for e in kept]
         advantages = per_token_advantages(trajectories, per_turn)
 
         # 3. update: each turn's tokens weighted by its normalised return
-        stats = run.update(trajectories, advantages)
+        stats = run.update(trajectories, advantages) if kept else {}
         returns_mean = sum(float(r.mean()) for r in returns if len(r)) / max(len(returns), 1)
         last = run.end_step(step, {**rollout_metrics(episodes), **stats, "reward/return_mean": returns_mean})
     run.close()

@@ -29,8 +29,8 @@ import torch
 from turngym.baselines.checkpoint import checkpoint_dir, latest_checkpoint, load_checkpoint, save_checkpoint
 from turngym.baselines.config import RLConfig, TrainConfig, save_config
 from turngym.baselines.metrics import MetricsLogger
-from turngym.baselines.rollout import EpisodeTokens, collect_episodes, rollout_metrics
 from turngym.baselines.update import policy_update
+from turngym.engine import Engine, EpisodeTokens, rollout_metrics
 
 EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
 FINAL_MODEL = "final_model"
@@ -48,7 +48,11 @@ def build_policy(config: TrainConfig) -> Any:
     """An ``HFPolicy`` from ``config.model``: a local folder, or "tiny" (a random tiny Llama and tokenizer)."""
     from turngym.agents.hf_policy import HFPolicy, with_lora
 
-    sampling = {"stop": config.stop, "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
+    sampling = {
+        "stop": config.stop,
+        "max_new_tokens": config.max_new_tokens,
+        "temperature": config.temperature,
+    }  # stop: the engine passes the env's
     if config.model != "tiny":
         return HFPolicy.from_pretrained(config.model, lora=config.lora, device=config.device, **sampling)
     from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
@@ -61,10 +65,49 @@ def build_policy(config: TrainConfig) -> Any:
     return HFPolicy(model.eval(), tokenizer, **sampling)
 
 
+def env_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The env's keyword arguments: ``max_turns``, ``env_kwargs``, and the config's ``reward_weights`` over the env's."""
+    kwargs = {"max_turns": config.max_turns, **config.env_kwargs}
+    if getattr(config, "reward_weights", None):
+        kwargs["reward_weights"] = {**kwargs.get("reward_weights", {}), **config.reward_weights}
+    return kwargs
+
+
 def make_envs(config: TrainConfig, n: int) -> list[Any]:
     from turngym.envs.registration import make
 
-    return [make(config.env_id, **{"max_turns": config.max_turns, **config.env_kwargs}) for _ in range(n)]
+    return [make(config.env_id, **env_kwargs(config)) for _ in range(n)]
+
+
+def make_vec_env(config: TrainConfig, n: int) -> Any:
+    """``n`` envs of the config in a vector env of ``config.vec_mode``."""
+    from turngym.envs.vector import make_vec
+
+    return make_vec(config.env_id, n, mode=config.vec_mode, **env_kwargs(config))
+
+
+def make_hooks(config: TrainConfig) -> list[Any]:
+    """The hooks named in ``config.process_rewards`` (the judge from ``judge_url`` / ``judge_model``)."""
+    from turngym.envs.hooks import FormatReward, LLMJudge, RepeatPenalty, TurnCost, ValidToolCall
+    from turngym.envs.hooks.judge import DEFAULT_RUBRIC
+
+    hooks: list[Any] = []
+    for name in getattr(config, "process_rewards", []):
+        if name == "judge":
+            rubric = config.judge_rubric or DEFAULT_RUBRIC
+            if config.judge_url:
+                hooks.append(LLMJudge.from_endpoint(config.judge_url, config.judge_model, rubric=rubric))
+            else:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(config.judge_model, local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(config.judge_model, local_files_only=True).to(config.device).eval()
+                hooks.append(LLMJudge.from_hf(model, tokenizer, rubric=rubric))
+        else:
+            hooks.append(
+                {"format": FormatReward, "valid_tool_call": ValidToolCall, "repeat": RepeatPenalty, "turn_cost": TurnCost}[name]()
+            )
+    return hooks
 
 
 class TrainingRun:
@@ -74,7 +117,14 @@ class TrainingRun:
     without, earlier checkpoints and metrics in ``out_dir`` are deleted.
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = True, on_log: Callable[[int, dict], None] | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        resume: bool = True,
+        on_log: Callable[[int, dict], None] | None = None,
+        hooks: list[Any] | None = None,
+    ):
         self.config = config
         self.out_dir = Path(config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -93,11 +143,12 @@ class TrainingRun:
         self.metrics = MetricsLogger(self.out_dir, tensorboard=config.tensorboard)
         self.on_log = on_log
         self.start_step = 1
+        self._step = 0
         self.stopped_early = False
         self.resumed_from: Path | None = None
-        self._train_envs: list[Any] = []
-        self._eval_envs: list[Any] = []
-        self._clock = time.perf_counter()
+        self.hooks = [*make_hooks(config), *(hooks or [])]
+        self._engines: dict[str, Engine] = {}
+        self._clock = self._started = time.perf_counter()
         if not resume:  # a fresh start in a used folder: earlier checkpoints must not be resumed later
             shutil.rmtree(checkpoint_dir(self.out_dir), ignore_errors=True)
         checkpoint = latest_checkpoint(self.out_dir)
@@ -131,6 +182,7 @@ class TrainingRun:
         for step in range(self.start_step, self.config.steps + 1):
             if self.stopped_early:
                 return
+            self._step = step
             yield step
 
     def task_seeds(self, step: int, n: int) -> list[int]:
@@ -138,16 +190,36 @@ class TrainingRun:
         rng = np.random.default_rng([self.config.seed, step])
         return [int(s) for s in rng.integers(0, EVAL_SEED_BASE, size=n)]
 
-    def train_envs(self, n: int) -> list[Any]:
-        while len(self._train_envs) < n:
-            self._train_envs.extend(make_envs(self.config, n - len(self._train_envs)))
-        return self._train_envs[:n]
+    def engine(self, n: int, purpose: str = "train") -> Engine:
+        """The engine over at least ``n`` envs for ``purpose`` (train or eval), made once and grown when needed."""
+        engine = self._engines.get(purpose)
+        if engine is None or engine.vec.num_envs < n:
+            if engine is not None:
+                engine.vec.close()
+            config = self.config
+            stop = config.stop or None
+            engine = Engine(make_vec_env(config, n), self.policy, hooks=self.hooks, stop=stop, max_turns=config.max_turns)
+            self._engines[purpose] = engine
+        return engine
 
     def collect(self, seeds: list[int]) -> list[EpisodeTokens]:
-        """One episode per seed with the training policy at the sampling temperature."""
+        """One episode per seed with the training policy at the sampling temperature; broken episodes are reported."""
         self.model.eval()
-        envs = self.train_envs(len(seeds))
-        return collect_episodes(self.policy, envs, seeds, max_turns=self.config.max_turns, generator=self.generator)
+        episodes = self.engine(len(seeds)).play(seeds, generator=self.generator)
+        self.report_errors(episodes)
+        return episodes
+
+    def report_errors(self, episodes: list[EpisodeTokens]) -> None:
+        """Append episodes that ended with ``stop_reason="error"`` to ``errors.jsonl`` (they are left out of training)."""
+        broken = [e for e in episodes if not e.trainable]
+        if not broken:
+            return
+        import json
+
+        with (self.out_dir / "errors.jsonl").open("a") as f:
+            for e in broken:
+                record = {"step": self._step, "seed": e.seed, "task_id": e.task_id, "turns": e.turns, "error": e.error}
+                f.write(json.dumps(record) + "\n")
 
     def end_step(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
         """Log the step's metrics (with an evaluation when due), then checkpoint when due."""
@@ -156,8 +228,11 @@ class TrainingRun:
         metrics = {**metrics, "time/step_s": now - self._clock}
         if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
             metrics.update(self.evaluate(step))
+        out_of_time = bool(config.max_seconds) and now - self._started >= config.max_seconds
+        if config.eval_every and out_of_time and "eval/success" not in metrics:
+            metrics.update(self.evaluate(step))
         target = config.stop_at_eval_success
-        self.stopped_early = bool(target) and metrics.get("eval/success", -1.0) >= target
+        self.stopped_early = (bool(target) and metrics.get("eval/success", -1.0) >= target) or out_of_time
         self.metrics.log(step, metrics)
         if "eval/success" in metrics:
             self.metrics.plot()
@@ -172,23 +247,12 @@ class TrainingRun:
         """``eval_episodes`` episodes on held-out seeds at ``eval_temperature`` (0: greedy)."""
         config = self.config
         start = time.perf_counter()
-        batch = min(config.eval_episodes, 64)
-        while len(self._eval_envs) < batch:
-            self._eval_envs.extend(make_envs(config, batch - len(self._eval_envs)))
         generator = torch.Generator(device=config.device).manual_seed(config.seed + step)
         seeds = [EVAL_SEED_BASE + i for i in range(config.eval_episodes)]
-        episodes: list[EpisodeTokens] = []
         self.model.eval()
-        for first in range(0, len(seeds), batch):
-            chunk = seeds[first : first + batch]
-            episodes += collect_episodes(
-                self.policy,
-                self._eval_envs[: len(chunk)],
-                chunk,
-                max_turns=config.max_turns,
-                generator=generator,
-                temperature=config.eval_temperature,
-            )
+        engine = self.engine(min(config.eval_episodes, 64), "eval")
+        episodes = engine.play(seeds, generator=generator, temperature=config.eval_temperature)
+        self.report_errors(episodes)
         return {**rollout_metrics(episodes, prefix="eval"), "time/eval_s": time.perf_counter() - start}
 
     def save(self, step: int) -> Path:
@@ -219,8 +283,8 @@ class TrainingRun:
             model = model.merge_and_unload()
         model.save_pretrained(final)
         self.tokenizer.save_pretrained(final)
-        for env in self._train_envs + self._eval_envs:
-            env.close()
+        for engine in self._engines.values():
+            engine.vec.close()
         return final
 
     def _reference(self) -> Any:

@@ -1,35 +1,24 @@
 """``train(config)``: run the trainer that matches the config's class, with a progress bar.
 
 Every trainer takes ``(config, *, resume, on_log)`` and returns its last step's metrics; they are
-imported only when used (step-level GRPO lives in ``turngym.baselines.step_grpo``).
+imported only when used; ``config.ALGORITHMS`` names them.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from turngym.baselines.config import ConfigError, TrainConfig, algo_name
+from turngym.baselines.config import ALGORITHMS, ConfigError, TrainConfig, algo_name, load_ref
 
-TRAINERS: dict[str, str] = {
-    "grpo": "turngym.baselines.grpo:train_grpo",
-    "reinforce_rebn": "turngym.baselines.reinforce_rebn:train_reinforce_rebn",
-    "sft": "turngym.baselines.sft:train_sft",
-    "step_grpo": "turngym.baselines.step_grpo:train_step_grpo",
-}
 SHOWN = ("reward/mean", "rollout/success", "loss/sft", "eval/success")
 
 
 def trainer_for(config: TrainConfig) -> Callable[..., dict[str, Any]]:
     algo = algo_name(type(config))
-    if algo not in TRAINERS:
-        raise ConfigError(f"expected a config of {sorted(TRAINERS)}, got {type(config).__name__}")
-    module, _, name = TRAINERS[algo].partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"trainer {algo!r} is not available here ({exc})") from None
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"expected a config of {sorted(ALGORITHMS)}, got {type(config).__name__}")
+    return load_ref(algo, "trainer")
 
 
 def train(config: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict[str, Any]:

@@ -48,12 +48,13 @@ def need(module: str, what: str) -> Any:
 
 def record_oracle_episodes(path: Path, episodes: int, env_kwargs: dict[str, Any], seed: int) -> int:
     """Play ``episodes`` oracle episodes and append them to ``path`` (JSONL); returns how many succeeded."""
-    from turngym.agents import OraclePolicy, run_episodes
+    from turngym.agents import OraclePolicy
+    from turngym.engine import play_episodes
     from turngym.envs.vector import make_vec
 
     path.unlink(missing_ok=True)
     with make_vec(ENV_ID, min(episodes, 8), record_to=str(path), **env_kwargs) as vec:
-        results = run_episodes(vec, OraclePolicy(), episodes, seed=seed)
+        results = play_episodes(vec, OraclePolicy(), episodes, seed=seed)
     return sum(r.outcome > 0 for r in results)
 
 

@@ -77,10 +77,15 @@ def demo(
     episodes: Annotated[int, typer.Option(help="Episodes per env and policy.")] = 4,
     env: Annotated[list[str] | None, typer.Option("--env", help="Only these env IDs (default: every registered env).")] = None,
     seed: int = 0,
+    train_seconds: Annotated[
+        float, typer.Option(help="Then train a tiny policy with GRPO on Echo-v0 for about this long (0: skip).", min=0)
+    ] = 30.0,
+    out_dir: Annotated[Path, typer.Option(help="Where the demo's training run goes.")] = Path("runs/demo"),
 ) -> None:
-    """Play every registered env with the oracle and a random policy; print a table of results."""
-    from turngym.agents import OraclePolicy, RandomPolicy, run_episodes
+    """Play every registered env with the oracle and a random policy, then train a tiny policy on the CPU."""
+    from turngym.agents import OraclePolicy, RandomPolicy
     from turngym.agents.scripted import NoOracleError
+    from turngym.engine import play_episodes
     from turngym.envs.registration import registered_ids
     from turngym.envs.vector import make_vec
 
@@ -92,12 +97,43 @@ def demo(
             for name, policy in (("oracle", OraclePolicy()), ("random", RandomPolicy.for_env(env_id, seed=seed))):
                 with make_vec(env_id, min(4, episodes)) as vec:
                     try:
-                        results = run_episodes(vec, policy, episodes, seed=seed, on_episode=lambda _: progress.advance(task))
+                        results = play_episodes(vec, policy, episodes, seed=seed, on_episode=lambda _: progress.advance(task))
                     except NoOracleError:
                         table.add_row(env_id, name, "0", "-", "-", "-", "the env has no oracle")
                         continue
                 table.add_row(*_summary_row(env_id, name, results))
     console.print(table)
+    if train_seconds:
+        _demo_training(train_seconds, out_dir)
+
+
+def _demo_training(seconds: float, out_dir: Path) -> None:
+    """GRPO on Echo-v0 with a tiny random model for about ``seconds``: the learning table and the curve's path."""
+    from importlib.resources import files
+
+    try:
+        from turngym.baselines.config import load_config
+        from turngym.baselines.metrics import read_metrics
+        from turngym.baselines.train import train
+    except ImportError as exc:
+        console.print(f"skipping the training demo: it needs the train extra (pip install 'turngym[train]'): {exc}")
+        return
+    path = files("turngym.baselines") / "configs" / "echo_grpo.yaml"
+    overrides = [f"out_dir={out_dir}", f"max_seconds={seconds}", "eval_every=5", "eval_episodes=32", "tensorboard=false"]
+    config = load_config(str(path), overrides)
+    console.print(f"\ntraining a tiny random model with GRPO on {config.env_id} for about {seconds:.0f} s (CPU)")
+    train(config, resume=False)
+    table = Table("step", "rollout success", "reward", "eval success (greedy, held-out)", title="learning")
+    for record in read_metrics(out_dir / "metrics.jsonl"):
+        if "eval/success" in record:
+            table.add_row(
+                str(record["step"]),
+                f"{record['rollout/success']:.2f}",
+                f"{record['reward/mean']:.2f}",
+                f"{record['eval/success']:.2f}",
+            )
+    console.print(table)
+    console.print(f"learning curve: {out_dir / 'learning_curve.png'}  metrics: {out_dir / 'metrics.jsonl'}")
 
 
 def _results_table() -> Table:
@@ -139,7 +175,8 @@ def rollout(
     set_: SetOption = None,
 ) -> None:
     """Play episodes with a scripted, random or LLM policy, record them, and print a summary."""
-    from turngym.agents import OraclePolicy, RandomPolicy, run_episodes
+    from turngym.agents import OraclePolicy, RandomPolicy
+    from turngym.engine import play_episodes
     from turngym.envs.vector import make_vec
 
     kwargs = parse_sets(set_)
@@ -149,7 +186,7 @@ def rollout(
     elif policy == "random":
         agent = RandomPolicy.for_env(env_id, seed=seed, **kwargs)
     elif policy in ("hf", "openai"):
-        agent = _llm_policy(policy, env_id, kwargs, model, base_url, temperature, max_new_tokens)
+        agent = _llm_policy(policy, model, base_url, temperature, max_new_tokens)
     else:
         raise typer.BadParameter(f"--policy must be scripted, random, hf or openai, got {policy!r}")
     record_to = str(out) if out else None
@@ -158,7 +195,7 @@ def rollout(
         Progress(console=console) as progress,
     ):
         task = progress.add_task(f"{env_id} · {policy}", total=episodes)
-        results = run_episodes(vec, agent, episodes, seed=seed, on_episode=lambda _: progress.advance(task))
+        results = play_episodes(vec, agent, episodes, seed=seed, on_episode=lambda _: progress.advance(task))
     table = _results_table()
     table.add_row(*_summary_row(env_id, policy, results))
     console.print(table)
@@ -166,24 +203,15 @@ def rollout(
         console.print(f"recorded {len(results)} episodes to {out}")
 
 
-def _llm_policy(
-    kind: str, env_id: str, kwargs: dict, model: str | None, base_url: str | None, temperature: float, max_new_tokens: int
-):
-    """An ``HFPolicy`` on a local folder or an ``OpenAIPolicy`` on an endpoint, stopping at the env's step ends."""
-    from turngym.agents.hf_policy import env_stop_strings
-
+def _llm_policy(kind: str, model: str | None, base_url: str | None, temperature: float, max_new_tokens: int):
+    """An ``HFPolicy`` on a local folder or an ``OpenAIPolicy`` on an endpoint (the engine stops them at the env's step ends)."""
     if not model:
         raise typer.BadParameter(f"--policy {kind} needs --model (a model folder for hf, the served name for openai)")
-    from turngym.envs.registration import make
-
-    env = make(env_id, **kwargs)
-    stop = env_stop_strings(env)
-    env.close()
     if kind == "hf":
         from turngym.agents.hf_policy import HFPolicy
 
         try:
-            return HFPolicy.from_pretrained(model, stop=stop, temperature=temperature, max_new_tokens=max_new_tokens)
+            return HFPolicy.from_pretrained(model, temperature=temperature, max_new_tokens=max_new_tokens)
         except FileNotFoundError as exc:
             raise typer.BadParameter(str(exc), param_hint="--model") from None
     from turngym.agents.openai_policy import OpenAIPolicy
@@ -191,7 +219,7 @@ def _llm_policy(
     if not base_url:
         raise typer.BadParameter("--policy openai needs --base-url (an OpenAI-compatible server)")
     try:
-        return OpenAIPolicy(base_url, model, stop=list(stop), temperature=temperature, max_tokens=max_new_tokens)
+        return OpenAIPolicy(base_url, model, temperature=temperature, max_tokens=max_new_tokens)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--base-url") from None
 

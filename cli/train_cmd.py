@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from turngym.baselines.config import ALGORITHMS
+
 console = Console()
 
-ALGOS = ("grpo", "reinforce_rebn", "sft", "step_grpo")
+ALGOS = tuple(ALGORITHMS)
 
 
 CONFIG_HELP = "YAML file of config keys (its `algo` key picks the trainer)."

@@ -337,6 +337,19 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         new.action_space._np_random = clone_rng(self.action_space._np_random)
         return new
 
+    def export_episode(self) -> tuple[EpisodeState, np.random.Generator | None, np.random.Generator | None]:
+        """The running episode as plain data (its state and copies of its random generators), for
+        ``import_episode`` in an env of the same kind elsewhere (a fork across worker processes)."""
+        return self._state().fork(), clone_rng(self._np_random), clone_rng(self.action_space._np_random)
+
+    def import_episode(self, episode: tuple[EpisodeState, np.random.Generator | None, np.random.Generator | None]) -> None:
+        """Continue the episode ``export_episode`` gave, as ``fork()`` would: this env's own episode ends."""
+        state, rng, space_rng = episode
+        self.state = state.fork()
+        self.last_step, self.pending_prefetch = LastStep(), None
+        self._np_random = clone_rng(rng)
+        self.action_space._np_random = clone_rng(space_rng)
+
     @property
     def stop_strings(self) -> tuple[str, ...]:
         """The strings that end an action in this env's format (its parser's ``stop_strings``): a

@@ -9,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 
 from turngym.envs.errors import HookError
-from turngym.envs.hooks.base import as_hooks, score_steps, weighted_sum
+from turngym.envs.hooks.base import add_parts, as_hooks, score_steps
 from turngym.envs.info import StepInfo
 from turngym.envs.messages import Action, Message
 
@@ -26,6 +26,9 @@ class AgentWrapper(gym.Wrapper):
 class ProcessRewards(AgentWrapper):
     """Adds process-reward hooks to any turngym env: parts land in ``info["reward_parts"]``.
 
+    Weights are the env's ``reward_weights`` updated with ``weights``; a part the env already
+    sets is an error (``add_parts``).
+
     >>> import turngym
     >>> from turngym.envs.hooks import TurnCost
     >>> env = ProcessRewards(turngym.make("turngym/GuessNumber-v0"), [TurnCost(0.05)])
@@ -41,13 +44,12 @@ class ProcessRewards(AgentWrapper):
         clashes = sorted(taken & {h.name for h in self.hooks})
         if clashes:
             raise HookError(f"the env already scores hooks named {clashes}; give the wrapper's hooks other names")
-        self.weights = dict(weights or {})
+        self.weights = {**getattr(env.unwrapped, "reward_weights", {}), **dict(weights or {})}
 
     def step(self, action: Action) -> tuple[list[Message], float, bool, bool, StepInfo]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         parts = score_steps(self.hooks, [self.env.unwrapped.last_context])[0]
-        info["reward_parts"].update(parts)
-        return obs, reward + weighted_sum(parts, self.weights), terminated, truncated, info
+        return obs, add_parts(info["reward_parts"], reward, parts, self.weights), terminated, truncated, info
 
 
 class WithTools(AgentWrapper):

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from turngym.baselines.rollout import collect_episodes
-from turngym.baselines.run import EVAL_SEED_BASE, build_policy, make_envs
+from turngym.baselines.run import EVAL_SEED_BASE, build_policy, make_vec_env
+from turngym.engine import Engine
 
 CONFIG = Path(__file__).resolve().parents[1] / "baselines" / "configs" / "echo_grpo.yaml"
 HELD_OUT = [EVAL_SEED_BASE + 10_000 + i for i in range(128)]
@@ -17,10 +17,9 @@ HELD_OUT = [EVAL_SEED_BASE + 10_000 + i for i in range(128)]
 
 def success(policy: Any, config: Any, seeds: list[int], temperature: float) -> float:
     """Share of ``seeds`` whose episode the policy solves."""
-    envs = make_envs(config, len(seeds))
-    episodes = collect_episodes(
-        policy, envs, seeds, max_turns=config.max_turns, temperature=temperature, generator=torch.Generator().manual_seed(1)
-    )
+    with make_vec_env(config, min(len(seeds), 64)) as vec:
+        engine = Engine(vec, policy, stop=config.stop or None, max_turns=config.max_turns)
+        episodes = engine.play(seeds, temperature=temperature, generator=torch.Generator().manual_seed(1))
     return sum(e.success for e in episodes) / len(episodes)
 
 

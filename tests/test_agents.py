@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import turngym
-from turngym.agents import OraclePolicy, PolicyOutput, RandomPolicy, ScriptedPolicy, run_episodes
+from turngym.agents import OraclePolicy, PolicyOutput, RandomPolicy, ScriptedPolicy
+from turngym.engine import play_episodes
 
 
 def test_scripted_policy_drives_a_multi_turn_episode_from_the_conversation():
@@ -19,7 +20,7 @@ def test_scripted_policy_drives_a_multi_turn_episode_from_the_conversation():
         return f"<guess>{(low + high) // 2}</guess>"
 
     vec = turngym.make_vec("turngym/GuessNumber-v0", 3)
-    results = run_episodes(vec, ScriptedPolicy(binary_search), episodes=9, seed=10)
+    results = play_episodes(vec, ScriptedPolicy(binary_search), episodes=9, seed=10)
     assert all(r.stop_reason == "answered" and r.outcome == 1.0 for r in results)
     assert sorted(r.seed for r in results) == list(range(10, 19))
     assert all(r.turns <= 7 for r in results)
@@ -30,7 +31,7 @@ def test_scripted_policy_drives_a_multi_turn_episode_from_the_conversation():
 def test_rollout_results_do_not_depend_on_the_number_of_envs():
     def play(num_envs):
         vec = turngym.make_vec("turngym/ToolCalc-v0", num_envs, difficulty=2)
-        return sorted((r.seed, r.task_id, r.total_reward) for r in run_episodes(vec, OraclePolicy(), episodes=6))
+        return sorted((r.seed, r.task_id, r.total_reward) for r in play_episodes(vec, OraclePolicy(), episodes=6))
 
     assert play(1) == play(4)
 
@@ -49,7 +50,7 @@ def test_a_policy_returning_the_wrong_number_of_actions_is_an_error():
 
     vec = turngym.make_vec("turngym/GuessNumber-v0", 2)
     with pytest.raises(ValueError, match="returned 1 actions for 2 conversations"):
-        run_episodes(vec, Broken(), episodes=2)
+        play_episodes(vec, Broken(), episodes=2)
 
 
 def test_oracle_policy_refuses_envs_without_an_oracle():
@@ -63,4 +64,4 @@ def test_oracle_policy_refuses_envs_without_an_oracle():
 
     turngym.register("tests/NoOracle-v0", entry_point=NoOracle)
     with pytest.raises(ValueError, match="no oracle"):
-        run_episodes(turngym.make_vec("tests/NoOracle-v0", 1), OraclePolicy(), episodes=1)
+        play_episodes(turngym.make_vec("tests/NoOracle-v0", 1), OraclePolicy(), episodes=1)

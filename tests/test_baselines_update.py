@@ -11,8 +11,8 @@ import turngym
 from turngym.agents.hf_policy import HFPolicy, with_lora
 from turngym.agents.logprobs import pad_batch, sequence_logprobs
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
-from turngym.baselines.rollout import collect_episodes
 from turngym.baselines.update import policy_update
+from turngym.engine import Engine
 from turngym.envs.echo import ECHO_WORDS
 
 
@@ -20,8 +20,8 @@ from turngym.envs.echo import ECHO_WORDS
 def batch():
     tokenizer = tiny_tokenizer("words", [*ECHO_WORDS, "echo"])
     policy = HFPolicy(tiny_model(tokenizer, layers=1, hidden=32, heads=2, seed=1), tokenizer, max_new_tokens=3)
-    envs = [turngym.make("turngym/Echo-v0", max_turns=2) for _ in range(6)]
-    episodes = collect_episodes(policy, envs, list(range(6)), max_turns=2, generator=torch.Generator().manual_seed(0))
+    with turngym.make_vec("turngym/Echo-v0", 6, max_turns=2) as vec:
+        episodes = Engine(vec, policy).play(range(6), generator=torch.Generator().manual_seed(0))
     return policy.model, tokenizer, [e.trajectory for e in episodes]
 
 

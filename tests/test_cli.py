@@ -89,7 +89,7 @@ def test_random_rollout_in_process_mode(tmp_path):
 
 def test_check_passes_for_a_builtin_env():
     result = run("check", "turngym/GuessNumber-v0", "--fuzz", "100")
-    assert result.exit_code == 0 and result.output.count("│ pass ") == 4
+    assert result.exit_code == 0 and result.output.count("│ pass ") == 5
 
 
 def test_play_lets_a_person_be_the_agent():

@@ -7,7 +7,8 @@ import doctest
 import pytest
 
 import turngym
-from turngym.agents import OraclePolicy, run_episodes
+from turngym.agents import OraclePolicy
+from turngym.engine import play_episodes
 from turngym.envs import echo
 from turngym.envs.vector import make_vec
 
@@ -19,7 +20,7 @@ def test_card_example_runs():
 
 def test_oracle_answers_every_task_in_one_turn():
     with make_vec("turngym/Echo-v0", 4) as vec:
-        results = run_episodes(vec, OraclePolicy(), 16, seed=3)
+        results = play_episodes(vec, OraclePolicy(), 16, seed=3)
     assert all(r.outcome == 1.0 and r.turns == 1 and r.stop_reason == "answered" for r in results)
     assert len({r.task_id for r in results}) > 3
 

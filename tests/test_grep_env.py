@@ -9,7 +9,8 @@ import gymnasium as gym
 import pytest
 
 import turngym
-from turngym.agents import OraclePolicy, RandomPolicy, run_episodes
+from turngym.agents import OraclePolicy, RandomPolicy
+from turngym.engine import play_episodes
 from turngym.envs.conformance import check, check_fork
 from turngym.envs.registration import env_card
 from turngym.envs.search import grep_env as grep_env_module
@@ -92,9 +93,9 @@ def test_card_and_doctests():
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_conformance_all_four_checks(env_id):
+def test_conformance_all_checks(env_id):
     results = check(env_id)
-    assert [r.name for r in results] == ["gymnasium", "determinism", "fork", "fuzz"]
+    assert [r.name for r in results] == ["gymnasium", "determinism", "fork", "fuzz", "episode_state"]
     failed = [f"{r.name}: {r.detail}" for r in results if not r.ok]
     assert not failed, failed
 
@@ -117,13 +118,13 @@ def test_oracle_solves_every_question(parser):
 
 def test_oracle_through_a_vector_env(env_id):
     vec = turngym.make_vec(env_id, 2)
-    results = run_episodes(vec, OraclePolicy(), episodes=8)
+    results = play_episodes(vec, OraclePolicy(), episodes=8)
     assert all(r.outcome == 1.0 and r.stop_reason == "answered" for r in results)
 
 
 def test_random_policy_does_not_solve_it(env_id):
     vec = turngym.make_vec(env_id, 4)
-    results = run_episodes(vec, RandomPolicy.for_env(env_id, seed=0), episodes=40)
+    results = play_episodes(vec, RandomPolicy.for_env(env_id, seed=0), episodes=40)
     assert sum(r.outcome for r in results) / len(results) < 0.1
 
 

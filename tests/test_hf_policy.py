@@ -8,7 +8,7 @@ import torch
 import turngym
 from turngym.agents.base import Policy
 from turngym.agents.chat_tokens import prompt_ids
-from turngym.agents.hf_policy import HFPolicy, env_stop_strings
+from turngym.agents.hf_policy import HFPolicy
 from turngym.agents.logprobs import sequence_logprobs
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
@@ -74,13 +74,6 @@ def test_act_batch_samples_each_conversation_from_its_full_rendering():
         expected = model.generate(torch.tensor([prompt]), max_new_tokens=6, do_sample=False)[0, len(prompt) :].tolist()
         assert out.token_ids == expected[: len(out.token_ids)] and len(out.logprobs) == len(out.token_ids)
         assert out.action == tok.decode(out.token_ids, skip_special_tokens=True)
-
-
-def test_stop_strings_follow_the_env_action_format():
-    assert env_stop_strings(turngym.make("turngym/GuessNumber-v0")) == ("</tool_call>", "</guess>")
-    assert env_stop_strings(turngym.make("turngym/ToolCalc-v0")) == ("</tool_call>", "</answer>")
-    tags = env_stop_strings(turngym.make("turngym/ToolCalc-v0", parser="tags"))
-    assert tags == ("</tool_call>", "</answer>", "</lookup>", "</calculator>")
 
 
 def test_stop_string_ends_the_turn_and_stays_in_the_action():

@@ -213,7 +213,7 @@ def test_bad_urls_are_clear_errors():
 
 
 def test_completion_without_choices_is_reported():
-    with pytest.raises(PolicyServerError, match=r"expected a chat completion with choices\[0\].message from the server"):
+    with pytest.raises(PolicyServerError, match=r"expected a chat completion with choices\[i\].message from the server"):
         parse_completion({"error": "nope"})
 
 
@@ -225,3 +225,26 @@ def test_serve_policy_reports_a_folder_that_is_no_model(tmp_path):
     result = CliRunner().invoke(app, ["serve", "policy", "--model", str(tmp_path), "--port", "0"])
     assert result.exit_code == 1
     assert "expected a local model directory with config.json" in result.output and "no config.json in it" in result.output
+
+
+@pytest.mark.slow  # starts the server process (torch and transformers imports)
+def test_the_token_protocol_asks_for_k_choices_in_one_request_and_plays_through_the_engine(server):
+    import turngym
+    from turngym.agents import TokenPolicy
+    from turngym.engine import Engine
+
+    with OpenAIPolicy(server, "tiny", max_tokens=8, logprobs=True) as policy:
+        assert isinstance(policy, TokenPolicy)
+        traj = policy.start(CONVERSATIONS[0])
+        before = httpx.get(f"{server}/health").json()["requests"]
+        samples = policy.sample([traj], 3, temperature=1.0, max_new_tokens=5)[0]
+        assert httpx.get(f"{server}/health").json()["requests"] - before == 1  # n = 3 in one request
+        assert len(samples) == 3 and all(1 <= len(s.token_ids) == len(s.logprobs) <= 5 for s in samples)
+        policy.append(traj, samples[0])
+        assert traj.messages[-1] == {"role": "assistant", "content": samples[0].text} and traj.mask == [1] * len(
+            samples[0].token_ids
+        )
+        with turngym.make_vec("turngym/GuessNumber-v0", 2, max_turns=2) as vec:
+            episodes = Engine(vec, policy).play([0, 1, 2])
+    assert [e.seed for e in episodes] == [0, 1, 2] and all(e.turns >= 1 for e in episodes)
+    assert all(len(e.trajectory.token_ids) == sum(e.trajectory.mask) > 0 for e in episodes)

@@ -9,22 +9,23 @@ import pytest
 import torch
 
 import turngym
-from turngym.agents.hf_policy import HFPolicy, env_stop_strings
+from turngym.agents.hf_policy import HFPolicy
 from turngym.agents.logprobs import pad_batch
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 from turngym.baselines.advantages import group_advantages
 from turngym.baselines.config import ConfigError, load_config
 from turngym.baselines.losses import policy_gradient_loss
 from turngym.baselines.metrics import read_metrics
+from turngym.baselines.run import make_hooks
 from turngym.baselines.step_grpo import (
     StepGRPOConfig,
     candidate_trajectories,
     choose_sibling,
-    make_hooks,
     sample_step_groups,
     step_reward,
     train_step_grpo,
 )
+from turngym.engine import Engine
 
 
 class ForcedChoices(HFPolicy):
@@ -35,7 +36,7 @@ class ForcedChoices(HFPolicy):
         self.choices = choices
         self.calls: list[tuple[int, int]] = []
 
-    def sample(self, trajs, k=1, *, generator=None):
+    def sample(self, trajs, k=1, **settings):
         self.calls.append((len(trajs), k))
         encode = self.tokenizer.encode
         return [
@@ -63,20 +64,19 @@ def words():
     return tokenizer, tiny_model(tokenizer, seed=1)
 
 
-def guess_envs(n, high=100, max_turns=3):
-    return [turngym.make("turngym/GuessNumber-v0", high=high, max_turns=max_turns) for _ in range(n)]
+def branch(policy, seeds, *, k, hooks=(), high=100, max_turns=3, **kwargs):
+    """``sample_step_groups`` on a sync vector env of GuessNumber with k envs per episode."""
+    with turngym.make_vec("turngym/GuessNumber-v0", len(seeds) * k, high=high, max_turns=max_turns) as vec:
+        return sample_step_groups(Engine(vec, policy, hooks=hooks), seeds, k=k, **kwargs)
 
 
 def test_forks_are_independent_and_each_sibling_is_scored_as_a_fresh_replay(words):
     tokenizer, model = words
     choices = ["<guess>10</guess>", "<guess>50</guess>", "<guess>90</guess>", "<guess>echo</guess>"]
     policy = ForcedChoices(model, tokenizer, stop=("</guess>",), choices=choices)
-    envs, seeds = guess_envs(2), [3, 4]
+    seeds = [3, 4]
     hook = CountingHook()
-    rollout = sample_step_groups(
-        policy, envs, seeds, k=4, max_turns=3, hooks=[hook], continue_from="random", rng=np.random.default_rng(0)
-    )
-    assert all(env.state.turn == 0 for env in envs)  # the caller's envs are forked, never stepped
+    rollout = branch(policy, seeds, k=4, hooks=[hook], continue_from="random", rng=np.random.default_rng(0))
     by_episode = {0: [], 1: []}
     for group in rollout.groups:
         by_episode[[e.task_id for e in rollout.episodes].index(group.task_id)].append(group)
@@ -100,7 +100,7 @@ def test_forks_are_independent_and_each_sibling_is_scored_as_a_fresh_replay(word
 
 def test_k_candidates_share_the_prefix_and_are_sampled_in_one_call_per_turn(words):
     tokenizer, model = words
-    policy = HFPolicy(model, tokenizer, stop=env_stop_strings(guess_envs(1)[0]), max_new_tokens=6)
+    policy = HFPolicy(model, tokenizer, max_new_tokens=6)
     calls = []
     sample = policy.sample
 
@@ -109,8 +109,7 @@ def test_k_candidates_share_the_prefix_and_are_sampled_in_one_call_per_turn(word
         return sample(trajs, k, **kwargs)
 
     policy.sample = counting_sample
-    envs = guess_envs(3)
-    rollout = sample_step_groups(policy, envs, [0, 1, 2], k=5, max_turns=3, generator=torch.Generator().manual_seed(0))
+    rollout = branch(policy, [0, 1, 2], k=5, generator=torch.Generator().manual_seed(0))
     assert calls[0][:2] == (3, 5) and all(k == 5 for _n, k, _p in calls)
     assert len(calls) == max(g.turn for g in rollout.groups)
     prefixes = [p for _n, _k, turn_prefixes in calls for p in turn_prefixes]
@@ -135,15 +134,15 @@ def test_advantages_are_group_relative_among_siblings_only(words):
     choices = ["<guess>10</guess>", "<guess>60</guess>", "<guess>20</guess>"]
     policy = ForcedChoices(model, tokenizer, stop=("</guess>",), choices=choices)
     hook = CountingHook()
-    rollout = sample_step_groups(policy, guess_envs(2), [5, 6], k=3, max_turns=2, hooks=[hook], normalize_std=False)
+    rollout = branch(policy, [5, 6], k=3, max_turns=2, hooks=[hook], normalize_std=False)
     for group in rollout.groups:
-        assert group.rewards == [pytest.approx(step_reward(p, {}, group.turn, 1.0)) for p in group.parts]
+        assert group.rewards == [pytest.approx(sum(p.values())) for p in group.parts]  # weights 1, gamma 1
         expected = group_advantages(group.rewards, [0] * 3, normalize_std=False).tolist()
         assert group.advantages == pytest.approx(expected)
         assert sum(group.advantages) == pytest.approx(0.0, abs=1e-6)
         assert group.advantages[1] < 0 < group.advantages[0]  # 60 earns no "low" reward, 10 and 20 do
     equal = ForcedChoices(model, tokenizer, stop=("</guess>",), choices=["<guess>30</guess>"])
-    flat = sample_step_groups(equal, guess_envs(1), [5], k=3, max_turns=1, hooks=[CountingHook()])
+    flat = branch(equal, [5], k=3, max_turns=1, hooks=[CountingHook()])
     assert flat.groups[0].advantages == [0.0, 0.0, 0.0]
     assert candidate_trajectories(flat.groups)[0] == []  # no gradient from a group whose siblings tie
 
@@ -151,7 +150,7 @@ def test_advantages_are_group_relative_among_siblings_only(words):
 def test_the_loss_touches_candidate_tokens_only(words):
     tokenizer, model = words
     policy = ForcedChoices(model, tokenizer, stop=("</guess>",), choices=["<guess>10</guess>", "<guess>70</guess>"])
-    rollout = sample_step_groups(policy, guess_envs(1), [2], k=2, max_turns=2, hooks=[CountingHook()])
+    rollout = branch(policy, [2], k=2, max_turns=2, hooks=[CountingHook()])
     trajectories, advantages = candidate_trajectories(rollout.groups)
     assert len(trajectories) == 2 * len(rollout.groups) and advantages.abs().min() > 0
     for traj, (group, sample) in zip(trajectories, [(g, s) for g in rollout.groups for s in g.samples], strict=True):
@@ -184,8 +183,10 @@ def test_continue_from_choices():
 
 def test_gamma_discounts_only_the_outcome():
     parts = {"outcome": 1.0, "shaping/tag": 1.0}
-    assert step_reward(parts, {"shaping": 0.1}, turn=3, gamma=0.5) == pytest.approx(0.25 + 0.1)
-    assert step_reward({"format": 1.0}, {}, turn=3, gamma=0.5) == 1.0
+    env_reward = 1.0 + 0.1  # the env's weighted sum with weights {"shaping": 0.1}
+    assert step_reward(env_reward, parts, turn=3, gamma=0.5) == pytest.approx(0.25 + 0.1)
+    assert step_reward(2.0, parts, turn=3, gamma=0.5, outcome_weight=2.0) == pytest.approx(0.5)
+    assert step_reward(1.0, {"format": 1.0}, turn=3, gamma=0.5) == 1.0
 
 
 def test_config_loads_by_name_and_checks_its_fields():

@@ -11,7 +11,7 @@ import torch
 
 import turngym
 from turngym.agents.chat_tokens import encode, render
-from turngym.agents.hf_policy import HFPolicy, env_stop_strings
+from turngym.agents.hf_policy import HFPolicy
 from turngym.agents.logprobs import sequence_logprobs
 from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
@@ -84,7 +84,7 @@ def assert_token_in_token_out(policy, traj, chosen):
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_guess_number_episodes_keep_sampled_tokens_and_logprobs(tok, model, temperature):
     env = turngym.make("turngym/GuessNumber-v0", high=20, max_turns=6, max_invalid_actions=6)
-    policy = HFPolicy(model, tok, stop=env_stop_strings(env), max_new_tokens=12, temperature=temperature)
+    policy = HFPolicy(model, tok, stop=env.unwrapped.stop_strings, max_new_tokens=12, temperature=temperature)
     reasons = set()
     for seed in range(2):
         traj, chosen, _, checked = play(policy, env, seed, k=2)
@@ -97,7 +97,7 @@ def test_guess_number_episodes_keep_sampled_tokens_and_logprobs(tok, model, temp
 @pytest.mark.parametrize("tool_role", ["template", "user"])
 def test_toolcalc_episode_with_tool_messages(tok, model, tool_role):
     env = turngym.make("turngym/ToolCalc-v0", difficulty=3)
-    policy = HFPolicy(model, tok, stop=env_stop_strings(env), max_new_tokens=16, tool_role=tool_role)
+    policy = HFPolicy(model, tok, stop=env.unwrapped.stop_strings, max_new_tokens=16, tool_role=tool_role)
     traj, chosen, conversation, checked = play(policy, env, 5, force_oracle_after=1)
     assert sum(m["role"] == "tool" for m in conversation) == 3 and checked == len(chosen) - 1
     assert conversation[-1]["content"].startswith("<answer>")
@@ -108,7 +108,7 @@ def test_toolcalc_episode_with_tool_messages(tok, model, tool_role):
 
 def test_stop_at_eos_closes_the_turn_once(tok, model):
     env = turngym.make("turngym/GuessNumber-v0", high=20)
-    policy = HFPolicy(model, tok, stop=env_stop_strings(env), max_new_tokens=8)
+    policy = HFPolicy(model, tok, stop=env.unwrapped.stop_strings, max_new_tokens=8)
     obs, _ = env.reset(seed=0)
     traj = policy.start(obs)
     forced = policy.teacher_forced(traj, [*encode(tok, "<guess>3</guess>"), tok.eos_token_id])
@@ -124,7 +124,7 @@ def test_naive_retokenisation_drifts_but_the_trajectory_does_not():
     words = tiny_tokenizer("words", ["guess"])
     model = tiny_model(words, seed=2)
     env = turngym.make("turngym/GuessNumber-v0", high=9)
-    policy = HFPolicy(model, words, stop=env_stop_strings(env), max_new_tokens=8)
+    policy = HFPolicy(model, words, stop=env.unwrapped.stop_strings, max_new_tokens=8)
     obs, _ = env.reset(seed=0)
     traj = policy.start(obs)
     pieces = ["<", "guess", ">", "4", "</guess>"]  # "<guess>" as three tokens, as a policy may sample it
@@ -140,7 +140,7 @@ def test_naive_retokenisation_drifts_but_the_trajectory_does_not():
 
 def test_trajectory_order_is_enforced(tok, model):
     env = turngym.make("turngym/GuessNumber-v0", high=20)
-    policy = HFPolicy(model, tok, stop=env_stop_strings(env), max_new_tokens=4)
+    policy = HFPolicy(model, tok, stop=env.unwrapped.stop_strings, max_new_tokens=4)
     obs, _ = env.reset(seed=0)
     traj = policy.start(obs)
     with pytest.raises(ValueError, match=r"expected the policy's action \(append\)"):

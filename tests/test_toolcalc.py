@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import turngym
-from turngym.agents import OraclePolicy, RandomPolicy, run_episodes
+from turngym.agents import OraclePolicy, RandomPolicy
+from turngym.engine import play_episodes
 from turngym.envs.toolcalc import make_task
 from turngym.tools import evaluate_arithmetic
 
@@ -40,14 +41,14 @@ def test_task_text_names_every_looked_up_item():
 @pytest.mark.parametrize("difficulty", [1, 4, 8])
 def test_oracle_solves_every_task(parser, difficulty):
     vec = turngym.make_vec("turngym/ToolCalc-v0", 4, difficulty=difficulty, parser=parser)
-    results = run_episodes(vec, OraclePolicy(), episodes=8)
+    results = play_episodes(vec, OraclePolicy(), episodes=8)
     assert all(r.outcome == 1.0 and r.stop_reason == "answered" for r in results)
     assert all(r.turns == difficulty + 1 for r in results)
 
 
 def test_random_policy_does_not_solve_it():
     vec = turngym.make_vec("turngym/ToolCalc-v0", 4, difficulty=3)
-    results = run_episodes(vec, RandomPolicy.for_env("turngym/ToolCalc-v0", seed=0), episodes=40)
+    results = play_episodes(vec, RandomPolicy.for_env("turngym/ToolCalc-v0", seed=0), episodes=40)
     assert sum(r.outcome for r in results) / len(results) < 0.1
 
 

@@ -8,7 +8,8 @@ import pytest
 
 import turngym
 import turngym.envs.tooluse.env as tooluse_env
-from turngym.agents import OraclePolicy, RandomPolicy, run_episodes
+from turngym.agents import OraclePolicy, RandomPolicy
+from turngym.engine import play_episodes
 
 ENV_ID = "turngym/ToolUse-v0"
 
@@ -17,7 +18,7 @@ ENV_ID = "turngym/ToolUse-v0"
 @pytest.mark.parametrize("difficulty", [1, 3, 6])
 def test_oracle_solves_every_task_in_difficulty_plus_one_turns(parser, difficulty):
     with turngym.make_vec(ENV_ID, 4, difficulty=difficulty, parser=parser) as vec:
-        results = run_episodes(vec, OraclePolicy(), episodes=8)
+        results = play_episodes(vec, OraclePolicy(), episodes=8)
     assert all(r.outcome == 1.0 and r.stop_reason == "answered" for r in results)
     assert all(r.turns == difficulty + 1 for r in results)
 
@@ -25,7 +26,7 @@ def test_oracle_solves_every_task_in_difficulty_plus_one_turns(parser, difficult
 @pytest.mark.slow
 def test_oracle_solves_hundreds_of_tasks_with_python():
     with turngym.make_vec(ENV_ID, 4, difficulty=(1, 6)) as vec:
-        results = run_episodes(vec, OraclePolicy(), episodes=240)
+        results = play_episodes(vec, OraclePolicy(), episodes=240)
     assert sum(r.outcome for r in results) == len(results)
 
 
@@ -47,7 +48,7 @@ def test_python_tasks_are_solved_through_the_sandbox(sandbox):
 
 def test_random_policy_does_not_solve_it():
     with turngym.make_vec(ENV_ID, 4, difficulty=(2, 4)) as vec:
-        results = run_episodes(vec, RandomPolicy.for_env(ENV_ID, seed=0), episodes=40)
+        results = play_episodes(vec, RandomPolicy.for_env(ENV_ID, seed=0), episodes=40)
     assert sum(r.outcome for r in results) / len(results) < 0.05
 
 

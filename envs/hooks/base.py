@@ -156,6 +156,21 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def add_parts(reward_parts: dict[str, float], reward: float, parts: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """Add a step's extra ``parts`` to its ``reward_parts`` (in place) and return the step's new reward.
+
+    The one rule for every path that adds process rewards after the env's own (the ``ProcessRewards``
+    wrapper, hooks scored over a vector step): a part the step already has is an error, and the
+    reward grows by ``weighted_sum(parts, weights)``, so ``reward`` stays the weighted sum of
+    ``reward_parts`` when ``weights`` are the env's ``reward_weights``.
+    """
+    clash = sorted(set(parts) & set(reward_parts))
+    if clash:
+        raise HookError(f"reward parts {clash} are set twice (by the env and by a hook added to it); rename the hook")
+    reward_parts.update(parts)
+    return reward + weighted_sum(parts, weights)
+
+
 def weighted_sum(parts: Mapping[str, float], weights: Mapping[str, float]) -> float:
     """``sum(weight * part)``; a part's weight is ``weights[part]``, else ``weights[hook]``, else 1.
 

@@ -4,7 +4,9 @@ Text does not stack, so results are Python containers: stepping all envs with a 
 returns lists; stepping a subset with ``{index: action}`` returns dicts keyed by the same indices
 (ragged multi-turn episodes). Autoreset is explicit: with ``autoreset=True`` an env that ends is
 reset in the same call, its final observation and info stay in the step result, and the new
-episode's first observation and info arrive in ``reset_obs`` / ``reset_infos``.
+episode's first observation and info arrive in ``reset_obs`` / ``reset_infos``. ``fork({src: [dst,
+...]})`` copies the running episode of env ``src`` into envs ``dst`` (the rollout engine branches
+k next steps from one state this way).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from turngym.envs.errors import ResetNeeded
-from turngym.envs.hooks.base import StepContext, as_hooks, score_steps, weighted_sum
+from turngym.envs.hooks.base import StepContext, add_parts, as_hooks, score_steps
 from turngym.envs.info import StepInfo, StopReason, make_step_info
 from turngym.envs.messages import Action, Message, user_message
 
@@ -47,13 +49,14 @@ class VecStep:
     def add_process_rewards(self, hooks: Sequence[Any], weights: Mapping[str, float] | None = None) -> None:
         """Score every step with ``hooks`` in one batch per hook; add the parts to infos and rewards.
 
-        This is where model-based hooks run: once for the whole batch, not once per env.
+        This is where model-based hooks run: once for the whole batch, not once per env. Parts are
+        added by ``add_parts`` (the one rule: a part the env already set is an error; the reward
+        grows by the parts weighted with ``weights``, which should be the env's ``reward_weights``).
         """
         idx = [i for i in self.indices() if self.contexts[i] is not None]
         all_parts = score_steps(as_hooks(hooks), [self.contexts[i] for i in idx])
         for i, parts in zip(idx, all_parts, strict=False):
-            self.infos[i]["reward_parts"].update(parts)
-            self.rewards[i] += weighted_sum(parts, weights or {})
+            self.rewards[i] = add_parts(self.infos[i]["reward_parts"], self.rewards[i], parts, weights or {})
 
 
 def error_step(message: str, task_id: str = "", turn: int = 0, invalid_actions: int = 0) -> StepTuple:
@@ -97,6 +100,10 @@ class VectorAgentEnv(abc.ABC):
     @abc.abstractmethod
     def _call_many(self, requests: dict[int, tuple[str, tuple, dict]]) -> dict[int, Any]:
         """Call a method of each env ``i`` and return the results."""
+
+    @abc.abstractmethod
+    def _fork_many(self, sources: dict[int, list[int]]) -> None:
+        """Make each env ``dst`` in ``sources[src]`` a fork of env ``src``'s running episode."""
 
     # ---- the interface ----
     def reset(
@@ -170,6 +177,30 @@ class VectorAgentEnv(abc.ABC):
         chosen = list(range(self.num_envs)) if indices is None else self._check_indices(indices)
         results = self._call_many({i: (name, args, kwargs) for i in chosen})
         return {i: results[i] for i in chosen} if indices is not None else [results[i] for i in chosen]
+
+    def get_attr(self, name: str, indices: Sequence[int] | None = None) -> Any:
+        """The attribute ``name`` of every env (a list back) or of ``indices`` (a dict back), through wrappers."""
+        return self.call("get_wrapper_attr", name, indices=indices)
+
+    def fork(self, sources: Mapping[int, Sequence[int]]) -> None:
+        """Copy the running episode of each env ``src`` into the envs ``sources[src]`` (their own episodes end).
+
+        Each destination continues independently of its source (``AgentEnv.fork``); afterwards it
+        needs no reset. A source must have a running episode; sources and destinations must not overlap.
+        """
+        self._check_open()
+        srcs = self._check_indices(list(sources))
+        plan = {s: self._check_indices(list(sources[s])) for s in srcs}
+        dsts = [d for ds in plan.values() for d in ds]
+        if len(set(dsts)) != len(dsts) or set(dsts) & set(srcs):
+            raise ValueError(f"fork destinations must be distinct and not sources, got {dict(plan)}")
+        stale = sorted(s for s in srcs if s in self._needs_reset)
+        if stale:
+            raise ResetNeeded(f"envs {stale} have no running episode to fork; reset them first (nothing was forked)")
+        if dsts:
+            self._needs_reset.update(dsts)  # until the fork succeeds
+            self._fork_many({s: ds for s, ds in plan.items() if ds})
+            self._needs_reset.difference_update(dsts)
 
     def close(self) -> None:
         self.closed = True

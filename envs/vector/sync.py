@@ -58,6 +58,7 @@ class SyncVectorAgentEnv(VectorAgentEnv):
     def __init__(self, env_fn: Callable[[], gym.Env], num_envs: int, autoreset: bool = False):
         super().__init__(num_envs, autoreset)
         self.envs = [env_fn() for _ in range(num_envs)]
+        self._made = list(self.envs)  # closed at the end; forks in ``envs`` share their resources
 
     def _reset_many(self, requests: dict[int, tuple[int | None, dict | None]]) -> dict[int, Any]:
         return {i: self.envs[i].reset(seed=seed, options=options) for i, (seed, options) in requests.items()}
@@ -69,8 +70,16 @@ class SyncVectorAgentEnv(VectorAgentEnv):
     def _call_many(self, requests: dict[int, tuple[str, tuple, dict]]) -> dict[int, Any]:
         return {i: self.envs[i].get_wrapper_attr(name)(*args, **kwargs) for i, (name, args, kwargs) in requests.items()}
 
+    def _fork_many(self, sources: dict[int, list[int]]) -> None:
+        for src, dsts in sources.items():
+            fork = getattr(self.envs[src], "fork", None)
+            if fork is None:  # a wrapper that does not forward fork() would be dropped by the inner env's
+                raise TypeError(f"env {src} ({type(self.envs[src]).__name__}) has no fork(); wrap it with AgentWrapper")
+            for dst in dsts:
+                self.envs[dst] = fork()
+
     def close(self) -> None:
         if not self.closed:
-            for env in self.envs:
+            for env in self._made:
                 env.close()
         super().close()
