@@ -328,4 +328,12 @@ def _show(messages: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    app()
+    """The ``turngym`` command; a bad env argument or config value is one line on stderr (exit status 2)."""
+    from turngym.baselines.config import ConfigError
+    from turngym.envs.errors import EnvArgumentError
+
+    try:
+        app()
+    except (EnvArgumentError, ConfigError) as exc:
+        Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None

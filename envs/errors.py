@@ -16,6 +16,10 @@ class UnknownEnvError(TurngymError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class EnvArgumentError(TurngymError, ValueError):
+    """An env made with a keyword argument it does not take, or a value it refuses."""
+
+
 class ResetNeeded(TurngymError):
     """``step`` called before ``reset`` or after the episode ended."""
 

@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 
-from turngym.envs.errors import UnknownEnvError
+from turngym.envs.errors import EnvArgumentError, UnknownEnvError
 
 NAMESPACE = "turngym"
 BUILTIN_ENVS = {
@@ -65,9 +65,16 @@ def spec(env_id: str) -> EnvSpec:
 
 
 def make(env_id: str, *, record_to: str | None = None, **kwargs: Any) -> gym.Env:
-    """``gym.make`` with close-match errors and an optional episode recorder (``record_to=path``)."""
+    """``gym.make`` with close-match errors and an optional episode recorder (``record_to=path``).
+
+    A keyword argument the env does not take, or a value it refuses, raises ``EnvArgumentError``
+    naming the env and the argument.
+    """
     spec(env_id)
-    env = gym.make(env_id, **kwargs)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise env_argument_error(env_id, exc) from exc
     if record_to is not None:
         from turngym.envs.recording import RecordEpisodes
 
@@ -92,3 +99,10 @@ def one_line_card(env_id: str) -> str:
     except ImportError as exc:
         return f"(cannot import: {exc}; try pip install 'turngym[all]')"
     return card.splitlines()[0] if card else ""
+
+
+def env_argument_error(env_id: str, exc: Exception) -> EnvArgumentError:
+    """The constructor's complaint as one line naming the env (without gymnasium's "was raised from ..." wrapping)."""
+    text = str(exc).split(" was raised from the environment creator")[0]
+    text = text.replace("AgentEnv.__init__() got an unexpected keyword argument", "unexpected keyword argument")
+    return EnvArgumentError(f"{env_id}: {text} (`turngym card {env_id}` lists its arguments)")

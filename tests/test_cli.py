@@ -137,3 +137,20 @@ def test_demo_reports_an_env_without_an_oracle_instead_of_failing():
     result = run("demo", "--episodes", "2", "--env", "tests/PlainForDemo-v0")
     assert result.exit_code == 0, result.output
     assert "the env has no oracle" in result.output and "random" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "nosuch=1"], "turngym/GuessNumber-v0: unexpected keyword argument 'nosuch'"),
+        (["--set", "high=banana", "--mode", "process"], "turngym/GuessNumber-v0: high must be an int >= 2, got 'banana'"),
+    ],
+)
+def test_a_bad_env_argument_is_one_line(args, message, monkeypatch, capsys):
+    from turngym.cli import main
+
+    monkeypatch.setattr("sys.argv", ["turngym", "rollout", "turngym/GuessNumber-v0", "--episodes", "1", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1

@@ -27,7 +27,12 @@ def _worker(conn: Connection, spec: EnvSpec, record_to: str | None) -> None:
     env = None
     try:
         try:
-            env = gym.make(spec)
+            try:
+                env = gym.make(spec)
+            except (TypeError, ValueError) as exc:
+                from turngym.envs.registration import env_argument_error
+
+                raise env_argument_error(spec.id, exc) from exc
             if record_to is not None:
                 from turngym.envs.recording import RecordEpisodes
 
