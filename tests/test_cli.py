@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import turngym.cli.commands as cli_app
+from turngym.baselines.metrics import read_metrics
 from turngym.cli import app
 from turngym.cli.commands import parse_sets
 
@@ -43,11 +44,16 @@ def test_unknown_id_suggests_close_matches():
     assert result.exit_code != 0 and "did you mean" in result.output
 
 
-def test_demo_plays_every_env_with_oracle_and_random():
-    result = run("demo", "--episodes", "2", "--env", "turngym/ToolCalc-v0", "--env", "turngym/GuessNumber-v0")
+def test_demo_plays_every_env_with_oracle_and_random_then_trains(tmp_path):
+    envs = ["--env", "turngym/ToolCalc-v0", "--env", "turngym/GuessNumber-v0"]
+    result = run("demo", "--episodes", "2", *envs, "--train-seconds", "2", "--out-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert result.output.count("oracle") == 2 and result.output.count("random") == 2
-    assert "100%" in result.output and "answered" in result.output
+    played = result.output.split("training a tiny")[0]
+    assert played.count("oracle") == 2 and played.count("random") == 2
+    assert "100%" in played and "answered" in played
+    evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "eval/success" in r]
+    assert evals and f"{evals[-1]['eval/success']:.2f}" in result.output  # the learning table
+    assert (tmp_path / "learning_curve.png").is_file() and "learning curve:" in result.output
 
 
 def test_rollout_records_and_replay_matches(tmp_path):
@@ -134,7 +140,7 @@ def test_demo_reports_an_env_without_an_oracle_instead_of_failing():
     import turngym
 
     turngym.register("tests/PlainForDemo-v0", entry_point=Plain)
-    result = run("demo", "--episodes", "2", "--env", "tests/PlainForDemo-v0")
+    result = run("demo", "--episodes", "2", "--env", "tests/PlainForDemo-v0", "--train-seconds", "0")
     assert result.exit_code == 0, result.output
     assert "the env has no oracle" in result.output and "random" in result.output
 
