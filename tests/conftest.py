@@ -16,6 +16,18 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``docker`` skip, saying what to install, where no dockerd is there to talk to."""
+    from sandbox_docker_helpers import dockerd_missing
+
+    reason = dockerd_missing()
+    if reason is None:
+        return
+    for item in items:
+        if item.get_closest_marker("docker") is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture
 def toolcalc():
     env = turngym.make("turngym/ToolCalc-v0", difficulty=3)

@@ -2,14 +2,15 @@
 
 ``sandbox = sandbox_fixture()`` in a test module gives a ``sandbox`` fixture parametrized over every backend:
 ``local`` (bubblewrap where it works), ``local-rlimits`` (the fallback, forced) and ``docker`` (marked ``docker``;
-deselect with ``-m "not docker"`` where no dockerd runs). ``backend = backend_fixture()`` gives a ``Backend``
-instead: the backend's name, its sandbox, and a second sandbox of the same kind built on first use. A backend that
-cannot be built fails its tests with the reason; nothing is skipped silently.
+these skip, saying what to install, where no dockerd is there at all). ``backend = backend_fixture()`` gives a
+``Backend`` instead: the backend's name, its sandbox, and a second sandbox of the same kind built on first use. A
+backend that is there but cannot be built fails its tests with the reason; nothing is skipped silently.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,9 +21,18 @@ from typing import Any
 import pytest
 
 from turngym.tools.sandbox import Sandbox, make_sandbox, starter
+from turngym.tools.sandbox.local import SYSTEM_PATH
 
 LOCAL_BACKENDS = ["local", "local-rlimits"]
 BACKENDS = [*LOCAL_BACKENDS, pytest.param("docker", marks=pytest.mark.docker)]
+
+BUBBLEWRAP_MISSING = (
+    "needs bubblewrap: apt-get install bubblewrap (scripts/test_services.sh installs it as root)"
+    if shutil.which("bwrap", path=SYSTEM_PATH) is None
+    else None
+)
+requires_bubblewrap = pytest.mark.skipif(BUBBLEWRAP_MISSING is not None, reason=BUBBLEWRAP_MISSING or "")
+"""For tests of bubblewrap itself: they skip where bwrap is not installed (where it is but fails, they fail)."""
 
 
 def build_sandbox(name: str, **kwargs: Any) -> Sandbox:

@@ -1,8 +1,10 @@
-"""Helpers for the docker sandbox tests: a client on the test's dockerd, labelled containers, polling."""
+"""Helpers for the docker sandbox tests: whether a dockerd is there, a client on it, labelled containers, polling."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +18,22 @@ print(sandbox.run("print('up')").stdout, end="", flush=True)
 {then}
 """
 """A child process that builds a sandbox with ``label``, prints ``up`` from a call, then runs ``then``."""
+
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def dockerd_missing() -> str | None:
+    """Why no docker test can run here (no dockerd to talk to), saying what to install; None when there is one.
+
+    Only an absent daemon counts: a DOCKER_HOST that is set, or a default socket that exists, is a daemon the tests
+    use, and its failures fail them with the reason.
+    """
+    if os.environ.get("DOCKER_HOST") or os.path.exists(DEFAULT_SOCKET):
+        return None
+    if shutil.which("dockerd") is None:
+        return "needs dockerd: apt-get install docker.io (scripts/test_services.sh installs and starts it as root)"
+    return f"needs a running dockerd: no DOCKER_HOST and no {DEFAULT_SOCKET}; start one (scripts/test_services.sh does as root)"
 
 
 def unique_label() -> str:

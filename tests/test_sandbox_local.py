@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from sandbox_backends import LOCAL_BACKENDS, host_processes_with, join_background_threads, sandbox_fixture
+from sandbox_backends import LOCAL_BACKENDS, host_processes_with, join_background_threads, requires_bubblewrap, sandbox_fixture
 
 import turngym.tools.sandbox.base as sandbox_base
 import turngym.tools.sandbox.local as sandbox_local
@@ -64,15 +64,16 @@ def test_code_that_ignores_stdin_is_not_blocked_by_it(sandbox):
     assert sandbox.run("print('ignored')", stdin="s" * 2_000_000).stdout == "ignored\n"
 
 
+@requires_bubblewrap
 def test_private_tmp_is_capped():
-    box = LocalSandbox()
-    if box.isolation["method"] != "bubblewrap":
-        pytest.skip(f"no private /tmp without bubblewrap: {box.isolation.get('fallback')}")
-    code = "for i in range(6):\n    open(f'/tmp/{i}', 'wb').write(b'x' * (15 * 2**20))\n    print(i, flush=True)"
-    result = box.run(code)
+    box = LocalSandbox(isolation="bubblewrap")
+    try:
+        code = "for i in range(6):\n    open(f'/tmp/{i}', 'wb').write(b'x' * (15 * 2**20))\n    print(i, flush=True)"
+        result = box.run(code)
+    finally:
+        box.close()
     assert result.exit_code == 1 and "No space left on device" in result.stderr
     assert result.stdout.split() == ["0", "1", "2", "3"]  # 64 MB hold four files of 15 MB
-    box.close()
 
 
 def test_calls_are_independent(sandbox):
@@ -125,18 +126,30 @@ def test_concurrent_calls_from_threads(sandbox):
     assert {i: r.stdout for i, r in results.items()} == {i: f"{3 * i}\n" for i in range(8)}
 
 
+def open_descriptors() -> set[tuple[str, str]]:
+    """This process's open descriptors as (number, what it points at): a number reused for something else is new."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+        except OSError:
+            continue  # closed since the listing (the listing's own descriptor, say)
+    return found
+
+
 @pytest.mark.parametrize("isolation", ["auto", "rlimits"])
 def test_no_leaked_descriptors_processes_or_temp_dirs(isolation, monkeypatch):
     private = tempfile.mkdtemp(prefix="turngym-leaks-")  # the calls' folders go here, apart from other runs'
     os.chmod(private, 0o711)
     monkeypatch.setattr(tempfile, "tempdir", private)
-    fds = len(os.listdir("/proc/self/fd"))
+    join_background_threads()  # earlier tests' spares still being started would count as ours
+    before = open_descriptors()
     box = LocalSandbox(isolation=isolation, limits=Limits(wall_seconds=0.5, cpu_seconds=4.321))
     for code in ("print(1)", "import time; time.sleep(5)", "print('x' * 10**8)", "import os; os.chmod('.', 0)"):
         box.run(code)
     box.close()
     join_background_threads()
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert open_descriptors() - before == set()  # earlier tests' sandboxes may close theirs meanwhile, never open ours
     assert os.listdir(private) == []
     assert host_processes_with("4.321") == []
     os.rmdir(private)
@@ -253,12 +266,21 @@ def test_missing_interpreter_is_a_sandbox_error():
         LocalSandbox(python="no-such-python")
 
 
+@requires_bubblewrap
 def test_bubblewrap_required_but_unusable_is_a_sandbox_error():
     outside = os.path.realpath(sys.executable)
     if outside.startswith("/usr/"):
         pytest.skip(f"needs an interpreter outside /usr; the test runs on {outside}")
     with pytest.raises(SandboxError, match="bubblewrap isolation is not available here: .* outside /usr"):
         LocalSandbox(python=outside, isolation="bubblewrap")
+
+
+def test_bubblewrap_required_but_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox_local, "SYSTEM_PATH", str(tmp_path))  # where bwrap is looked up: an empty folder
+    monkeypatch.setattr(sandbox_local, "_probe_results", {})  # and no answer remembered from the real one
+    expected = r"bubblewrap isolation is not available here: bwrap is not installed \(Debian: apt-get install bubblewrap\)"
+    with pytest.raises(SandboxError, match=expected):
+        LocalSandbox(python=sys.executable, isolation="bubblewrap")
 
 
 def test_argument_errors():
