@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,9 @@ def with_lora(model: Any, lora: dict) -> Any:
         raise ImportError(f"LoRA needs peft: pip install 'turngym[train]' ({exc})") from exc
     if not isinstance(lora, dict):
         raise TypeError(f"expected lora a dict of LoraConfig arguments, got {type(lora).__name__}")
-    return get_peft_model(model, LoraConfig(**{"task_type": "CAUSAL_LM", **lora}))
+    with warnings.catch_warnings():  # peft asks transformers 5.x a deprecated question; nothing for the user to do
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, LoraConfig(**{"task_type": "CAUSAL_LM", **lora}))
 
 
 def _dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
