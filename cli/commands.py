@@ -230,7 +230,7 @@ def check(
     fuzz: Annotated[int, typer.Option(help="Garbage actions in the fuzz check.")] = 1000,
     set_: SetOption = None,
 ) -> None:
-    """Run the conformance suite (check_env, determinism, fork, fuzz) on one env; exit 1 on failure."""
+    """Run the conformance suite (check_env, determinism, fork, fuzz, episode_state) on one env; exit 1 on failure."""
     from turngym.envs.conformance import check as run_checks
 
     results = run_checks(_env_id(env_id), fuzz_actions=fuzz, **parse_sets(set_))
