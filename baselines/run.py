@@ -16,6 +16,7 @@ moment replays exactly the steps it had not saved.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import time
@@ -281,7 +282,8 @@ class TrainingRun:
             model.save_pretrained(self.out_dir / FINAL_ADAPTER)
             self.tokenizer.save_pretrained(self.out_dir / FINAL_ADAPTER)
             model = model.merge_and_unload()
-        model.save_pretrained(final)
+        with _quiet_progress():
+            model.save_pretrained(final)
         self.tokenizer.save_pretrained(final)
         for engine in self._engines.values():
             engine.vec.close()
@@ -297,3 +299,17 @@ class TrainingRun:
         for p in ref.parameters():
             p.requires_grad_(False)
         return ref
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """No transformers progress bar (its "Writing model shards" bar) inside the block; restored after."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
