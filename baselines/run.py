@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,10 @@ from turngym.baselines.config import RLConfig, TrainConfig, save_config
 from turngym.baselines.metrics import MetricsLogger
 from turngym.baselines.update import policy_update
 from turngym.engine import Engine, EpisodeTokens, rollout_metrics
+
+if TYPE_CHECKING:
+    from turngym.agents.hf_policy import HFPolicy
+    from turngym.envs.vector.base import VectorAgentEnv
 
 EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
 FINAL_MODEL = "final_model"
@@ -45,7 +49,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_policy(config: TrainConfig) -> Any:
+def build_policy(config: TrainConfig) -> HFPolicy:
     """An ``HFPolicy`` from ``config.model``: a local folder, or "tiny" (a random tiny Llama and tokenizer)."""
     from turngym.agents.hf_policy import HFPolicy, with_lora
 
@@ -80,7 +84,7 @@ def make_envs(config: TrainConfig, n: int) -> list[Any]:
     return [make(config.env_id, **env_kwargs(config)) for _ in range(n)]
 
 
-def make_vec_env(config: TrainConfig, n: int) -> Any:
+def make_vec_env(config: TrainConfig, n: int) -> VectorAgentEnv:
     """``n`` envs of the config in a vector env of ``config.vec_mode``."""
     from turngym.envs.vector import make_vec
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from turngym.agents.base import EnvAwarePolicy, MessagePolicy, PolicyOutput, TokenPolicy, as_token_policy, output_sample
+from turngym.agents.base import EnvAwarePolicy, MessagePolicy, Policy, PolicyOutput, TokenPolicy, as_token_policy, output_sample
 from turngym.agents.trajectory import Sample, TokenTrajectory
 from turngym.engine.episode import EpisodeTokens
 from turngym.envs.hooks.base import as_hooks
@@ -85,7 +85,7 @@ class Engine:
     def __init__(
         self,
         vec: VectorAgentEnv,
-        policy: Any,
+        policy: TokenPolicy | Policy | EnvAwarePolicy,
         *,
         hooks: Sequence[Any] = (),
         stop: Sequence[str] | None = None,
@@ -252,7 +252,9 @@ def _action_sample(action: Any) -> Sample:
     return output_sample(PolicyOutput(action))
 
 
-def play_episodes(vec: VectorAgentEnv, policy: Any, episodes: int, seed: int = 0, **kwargs: Any) -> list[EpisodeTokens]:
+def play_episodes(
+    vec: VectorAgentEnv, policy: TokenPolicy | Policy | EnvAwarePolicy, episodes: int, seed: int = 0, **kwargs: Any
+) -> list[EpisodeTokens]:
     """``episodes`` episodes (episode n uses seed ``seed + n``) with ``Engine(vec, policy).play``."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
