@@ -34,6 +34,8 @@ MODULES = [
     "turngym.baselines.advantages",
     "turngym.envs.hooks.llm_judge",
     "turngym.tools.http_retry",
+    "turngym.engine.play",
+    "turngym.agents.base",
 ]
 
 
