@@ -69,3 +69,7 @@ def train_command(
     if shown:
         console.print("last step: " + "  ".join(f"{k}={v:.3f}" for k, v in shown.items()))
     console.print(f"metrics: {out / 'metrics.jsonl'}  curve: {out / 'learning_curve.png'}  model: {out / 'final_model'}")
+    errors = out / "errors.jsonl"
+    if errors.is_file():
+        count = sum(1 for line in errors.read_text().splitlines() if line.strip())
+        console.print(f"{count} episodes ended with an env or worker error (left out of training): {errors}")
