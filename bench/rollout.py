@@ -58,7 +58,6 @@ import argparse
 import contextlib
 import cProfile
 import io
-import multiprocessing
 import os
 import pstats
 import statistics
@@ -67,6 +66,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from retrieval_server import ServerHandle
 
 ENV_ID = "turngym/MultiHopQA-v0"
 
@@ -108,56 +109,6 @@ def play_baseline(envs: Sequence[Any], seeds: Sequence[int]) -> list[Any]:
 def fingerprint(episodes: Sequence[Any]) -> list[tuple[Any, ...]]:
     """What must match between the loops: each seed's task, actions and rewards, and that it succeeded."""
     return [(e.seed, e.task_id, tuple(e.actions), tuple(e.rewards), e.success) for e in sorted(episodes, key=lambda e: e.seed)]
-
-
-# ---- the retrieval server ---------------------------------------------------------------------------
-def _serve_forever(retriever: Any, conn: Any) -> None:
-    """Child process: serve ``retriever`` until the parent sends anything or goes away."""
-    from turngym.tools.retrieval.server import RetrievalServer
-
-    server = RetrievalServer(retriever, "127.0.0.1", 0)
-    conn.send(server.start())
-    with contextlib.suppress(EOFError):  # EOF: the parent went away
-        conn.recv()
-    server.stop(timeout=5.0)
-
-
-class ServerHandle:
-    """A ``RetrievalServer`` over ``retriever`` in a forked process (or in a thread of this one)."""
-
-    def __init__(self, retriever: Any, mode: str) -> None:
-        import httpx
-
-        self._process = self._conn = self._server = None
-        if mode == "process":
-            ctx = multiprocessing.get_context("fork")  # the child shares the index built here
-            self._conn, child = ctx.Pipe()
-            self._process = ctx.Process(target=_serve_forever, args=(retriever, child), daemon=True)
-            self._process.start()
-            if not self._conn.poll(60):
-                raise RuntimeError("the retrieval server process did not start within 60 s")
-            port = self._conn.recv()
-        else:
-            from turngym.tools.retrieval.server import RetrievalServer
-
-            self._server = RetrievalServer(retriever, "127.0.0.1", 0)
-            port = self._server.start()
-        self.url = f"http://127.0.0.1:{port}"
-        self._health = httpx.Client(timeout=10.0, trust_env=False)
-
-    def requests(self) -> int:
-        return int(self._health.get(self.url + "/health").json()["requests_served"])
-
-    def stop(self) -> None:
-        self._health.close()
-        if self._server is not None:
-            self._server.stop(timeout=5.0)
-        if self._process is not None:
-            self._conn.send("stop")
-            self._process.join(15)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
 
 
 # ---- timing ---------------------------------------------------------------------------------------

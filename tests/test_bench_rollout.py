@@ -17,7 +17,11 @@ def rollout():
     spec = importlib.util.spec_from_file_location("bench_rollout", BENCH)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(BENCH.parent))  # its sibling retrieval_server, as when run as a script
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH.parent))
     return module
 
 
