@@ -78,12 +78,6 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
-def make_envs(config: TrainConfig, n: int) -> list[Any]:
-    from turngym.envs.registration import make
-
-    return [make(config.env_id, **env_kwargs(config)) for _ in range(n)]
-
-
 def make_vec_env(config: TrainConfig, n: int) -> VectorAgentEnv:
     """``n`` envs of the config in a vector env of ``config.vec_mode``."""
     from turngym.envs.vector import make_vec
