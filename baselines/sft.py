@@ -1,4 +1,5 @@
-"""Supervised fine-tuning on recorded episodes (``turngym rollout ID --policy scripted --out FILE.jsonl``).
+"""Supervised fine-tuning on recorded episodes (``turngym rollout ID --policy scripted --out FILE.jsonl``) or on
+episodes exported with ``turngym.engine.dataset.episodes_to_dataset(...).save_to_disk(DIR)``.
 
 Each recorded conversation is rendered with the model's chat template piece by piece: the text
 each assistant message adds (its content, tool calls and end-of-turn) is a target (mask 1), the
@@ -9,6 +10,7 @@ sees the same batches.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from turngym.agents.logprobs import pad_batch, sequence_logprobs
 from turngym.agents.trajectory import TokenTrajectory
 from turngym.baselines.config import SFTConfig
 from turngym.baselines.run import TrainingRun
+from turngym.engine.dataset import load_episodes
 from turngym.envs.messages import Message
 from turngym.envs.recording import read_episodes
 
@@ -30,14 +33,25 @@ def episode_outcome(record: dict[str, Any]) -> float:
 
 
 def load_conversations(path: str, *, only_successful: bool = True) -> list[list[Message]]:
-    """The conversations of a recorded-episodes JSONL file (those with outcome > 0 when asked)."""
-    conversations = []
-    for record in read_episodes(path):
-        if only_successful and episode_outcome(record) <= 0:
-            continue
-        messages = record.get("messages") or []
-        if any(m.get("role") == "assistant" for m in messages):
-            conversations.append(messages)
+    """The conversations of recorded episodes (those with outcome > 0 when asked).
+
+    ``path`` is a recorded-episodes JSONL file or a directory of exported episodes
+    (``episodes_to_dataset(...).save_to_disk(path)``, told apart by its ``dataset_info.json``).
+    """
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "dataset_info.json")):
+            raise ValueError(
+                "expected a recorded-episodes JSONL file or a directory saved by episodes_to_dataset(...).save_to_disk, "
+                f"got the directory {path} without dataset_info.json"
+            )
+        episodes = [(e.outcome, e.conversation) for e in load_episodes(path)]
+    else:
+        episodes = [(episode_outcome(r), r.get("messages") or []) for r in read_episodes(path)]
+    conversations = [
+        messages
+        for outcome, messages in episodes
+        if (outcome > 0 or not only_successful) and any(m.get("role") == "assistant" for m in messages)
+    ]
     if not conversations:
         which = "successful episodes (outcome > 0)" if only_successful else "episodes with an assistant message"
         raise ValueError(f"expected {which} in {path}, got none")
