@@ -156,14 +156,19 @@ class ReinforceConfig(RLConfig):
 class SFTConfig(TrainConfig):
     """Supervised fine-tuning on recorded episodes (``turngym rollout --policy scripted --out FILE``)."""
 
-    data: str = doc("", "JSONL of recorded episodes; loss on the assistant tokens only.")
+    data: str = doc(
+        "",
+        "JSONL of recorded episodes, or a folder of exported episodes (Dataset.save_to_disk); loss on the assistant tokens only.",
+    )
     batch_size: int = doc(16, "Conversations per optimiser step.")
     only_successful: bool = doc(True, "Train only on episodes whose outcome is > 0.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.batch_size >= 1, "batch_size", "an int >= 1", self.batch_size)
-        _check(bool(self.data) and Path(self.data).is_file(), "data", "an existing JSONL file of recorded episodes", self.data)
+        readable = Path(self.data).is_file() or (Path(self.data) / "dataset_info.json").is_file()
+        expected = "an existing JSONL file of recorded episodes or a folder saved by episodes_to_dataset(...).save_to_disk"
+        _check(bool(self.data) and readable, "data", expected, self.data)
 
 
 @dataclass(frozen=True)

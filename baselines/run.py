@@ -32,12 +32,12 @@ from turngym.baselines.config import RLConfig, TrainConfig, save_config
 from turngym.baselines.metrics import MetricsLogger
 from turngym.baselines.update import policy_update
 from turngym.engine import Engine, EpisodeTokens, rollout_metrics
+from turngym.evaluation.suite import EVAL_SEED_BASE
 
 if TYPE_CHECKING:
     from turngym.agents.hf_policy import HFPolicy
     from turngym.envs.vector.base import VectorAgentEnv
 
-EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
 FINAL_MODEL = "final_model"
 FINAL_ADAPTER = "final_adapter"
 

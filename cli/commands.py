@@ -1,4 +1,4 @@
-"""``turngym list | card | demo | play | rollout | check | replay``."""
+"""``turngym list | card | demo | play | rollout | eval | check | replay``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from turngym.cli.eval_cmd import eval_app
 from turngym.cli.index_cmd import index_app
 from turngym.cli.model_cmd import model_app
+from turngym.cli.policies import POLICY_HELP
 from turngym.cli.sandbox_cmd import sandbox_app
 from turngym.cli.serve_cmd import serve_app
 from turngym.cli.train_cmd import train_command
@@ -23,6 +25,7 @@ from turngym.cli.train_cmd import train_command
 app = typer.Typer(help="turngym: Gymnasium environments for multi-turn LLM agents.", no_args_is_help=True, add_completion=False)
 app.add_typer(index_app, name="index")
 app.add_typer(serve_app, name="serve")
+app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
@@ -160,9 +163,7 @@ def _summary_row(env_id: str, policy: str, results: list[Any]) -> list[str]:
 @app.command()
 def rollout(
     env_id: str,
-    policy: Annotated[
-        str, typer.Option(help="scripted (the env's oracle), random, hf (a local model folder) or openai (an endpoint).")
-    ] = "scripted",
+    policy: Annotated[str, typer.Option(help=POLICY_HELP)] = "scripted",
     model: Annotated[str | None, typer.Option(help="hf: the model folder; openai: the served model's name.")] = None,
     base_url: Annotated[str | None, typer.Option(help="openai: the server, e.g. http://127.0.0.1:8001.")] = None,
     temperature: Annotated[float, typer.Option(help="hf/openai: sampling temperature.", min=0.0)] = 1.0,
@@ -175,20 +176,22 @@ def rollout(
     set_: SetOption = None,
 ) -> None:
     """Play episodes with a scripted, random or LLM policy, record them, and print a summary."""
-    from turngym.agents import OraclePolicy, RandomPolicy
+    from turngym.cli.policies import make_policy
     from turngym.engine import play_episodes
     from turngym.envs.vector import make_vec
 
     kwargs = parse_sets(set_)
     _env_id(env_id)
-    if policy == "scripted":
-        agent = OraclePolicy()
-    elif policy == "random":
-        agent = RandomPolicy.for_env(env_id, seed=seed, **kwargs)
-    elif policy in ("hf", "openai"):
-        agent = _llm_policy(policy, model, base_url, temperature, max_new_tokens)
-    else:
-        raise typer.BadParameter(f"--policy must be scripted, random, hf or openai, got {policy!r}")
+    agent = make_policy(
+        policy,
+        env_id,
+        model=model,
+        base_url=base_url,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        env_kwargs=kwargs,
+    )
     record_to = str(out) if out else None
     with (
         make_vec(env_id, min(num_envs, episodes), mode=mode, record_to=record_to, **kwargs) as vec,
@@ -201,27 +204,6 @@ def rollout(
     console.print(table)
     if out:
         console.print(f"recorded {len(results)} episodes to {out}")
-
-
-def _llm_policy(kind: str, model: str | None, base_url: str | None, temperature: float, max_new_tokens: int):
-    """An ``HFPolicy`` on a local folder or an ``OpenAIPolicy`` on an endpoint (the engine stops them at the env's step ends)."""
-    if not model:
-        raise typer.BadParameter(f"--policy {kind} needs --model (a model folder for hf, the served name for openai)")
-    if kind == "hf":
-        from turngym.agents.hf_policy import HFPolicy
-
-        try:
-            return HFPolicy.from_pretrained(model, temperature=temperature, max_new_tokens=max_new_tokens)
-        except FileNotFoundError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--model") from None
-    from turngym.agents.openai_policy import OpenAIPolicy
-
-    if not base_url:
-        raise typer.BadParameter("--policy openai needs --base-url (an OpenAI-compatible server)")
-    try:
-        return OpenAIPolicy(base_url, model, temperature=temperature, max_tokens=max_new_tokens)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--base-url") from None
 
 
 @app.command()
@@ -331,9 +313,11 @@ def main() -> None:
     """The ``turngym`` command; a bad env argument or config value is one line on stderr (exit status 2)."""
     from turngym.baselines.config import ConfigError
     from turngym.envs.errors import EnvArgumentError
+    from turngym.evaluation.runner import EvalFolderError
+    from turngym.evaluation.suite import SuiteError
 
     try:
         app()
-    except (EnvArgumentError, ConfigError) as exc:
+    except (EnvArgumentError, ConfigError, SuiteError, EvalFolderError) as exc:
         Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
