@@ -1,4 +1,4 @@
-"""``turngym serve retriever``: serve a retrieval index over HTTP in Search-R1's ``/retrieve`` format."""
+"""``turngym serve``: a retrieval index (Search-R1's ``/retrieve``), an env's tools (MCP), a policy, an env (OpenEnv)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 serve_app = typer.Typer(
-    help="Serve turngym tools: a retrieval index (Search-R1's /retrieve), an env's tools over MCP, a policy (OpenAI API).",
+    help="Serve a retrieval index (Search-R1's /retrieve), an env's tools over MCP, a policy (OpenAI API), an env (OpenEnv).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -102,5 +102,39 @@ def policy_server(
     try:
         serve(model, host, port, model_name=name, max_new_tokens=max_new_tokens, device=device, dtype=dtype)
     except (OSError, ValueError, RuntimeError) as exc:  # no model folder, a bad dtype, a port in use
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@serve_app.command("openenv")
+def openenv_server(
+    env: Annotated[str, typer.Option("--env", help="The env ID to serve (`turngym list` prints them).")],
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).", min=0, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    max_sessions: Annotated[int, typer.Option(help="Most concurrent WebSocket sessions (one env each).", min=1)] = 8,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Env keyword argument as key=value (YAML value).")] = None,
+) -> None:
+    """Serve an env over OpenEnv (openenv-core's WebSocket /ws, one env per session) until Ctrl+C or SIGTERM."""
+    from turngym.cli.commands import parse_sets
+    from turngym.envs.errors import EnvArgumentError, UnknownEnvError
+    from turngym.envs.registration import spec
+
+    env_kwargs = parse_sets(set_)
+    try:
+        spec(env)  # before the seconds openenv-core takes to import
+    except UnknownEnvError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        from turngym.adapters.openenv import serve
+    except ImportError as exc:  # openenv-core is not installed
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        serve(env, host, port, max_sessions=max_sessions, **env_kwargs)
+    except EnvArgumentError as exc:  # a bad --set
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, RuntimeError) as exc:  # a port in use, a server that stopped
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
