@@ -188,3 +188,22 @@ def test_an_eval_killed_with_sigkill_resumes_to_the_report_of_an_uninterrupted_r
     report = json.loads((killed_dir / "report.json").read_text())
     assert report["sessions"] == 2
     assert _report_without_timing(killed_dir) == _report_without_timing(tmp_path / "whole")
+
+
+def test_an_hf_model_folder_is_evaluated_with_seeded_sampling(tmp_path):
+    from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
+
+    model_dir = tmp_path / "tiny"
+    tokenizer = tiny_tokenizer("bytes")
+    tiny_model(tokenizer, seed=1).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    args = ["eval", "--env", "turngym/GuessNumber-v0", "--set", "max_turns=2", "--seeds", "3", "-n", "2"]
+    args += ["--policy", "hf", "--model", str(model_dir), "--max-new-tokens", "6", "--num-envs", "4"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert second.exit_code == 0, second.output
+    a, b = read_records(tmp_path / "a"), read_records(tmp_path / "b")
+    assert len(a) == 6 and all(r["policy_tokens"] > 0 for r in a)
+    assert [(r["seed"], r["messages"], r["reward"]) for r in a] == [(r["seed"], r["messages"], r["reward"]) for r in b]
+    assert read_run(tmp_path / "a")["policy"] == f"hf:{model_dir}"
