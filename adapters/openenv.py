@@ -135,7 +135,21 @@ def make_app(env_id: str, *, max_sessions: int = 8, **env_kwargs: Any) -> Any:
     """
     turngym.make(env_id, **env_kwargs).close()
     factory = functools.partial(TurngymEnvironment, env_id, **env_kwargs)
-    return create_fastapi_app(factory, TurngymAction, TurngymObservation, max_concurrent_envs=max_sessions)
+    return _quiet_disconnects(create_fastapi_app(factory, TurngymAction, TurngymObservation, max_concurrent_envs=max_sessions))
+
+
+def _quiet_disconnects(app: Any) -> Any:
+    """``app`` without a traceback in the log when a client closes its session (openenv-core closes the closed socket)."""
+    from starlette.websockets import WebSocketDisconnect
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await app(scope, receive, send)
+        except WebSocketDisconnect:
+            if scope["type"] != "websocket":
+                raise
+
+    return asgi
 
 
 class OpenEnvServer(BackgroundServer):
