@@ -26,6 +26,10 @@ import yaml
 EVAL_SEED_BASE = 1_000_000_007  # evaluation tasks use seeds from here on; training seeds stay below
 
 
+def _suites_folder():
+    return resources.files("turngym.evaluation").joinpath("suites")
+
+
 class SuiteError(ValueError):
     """A suite name, file or entry is not what a suite must be."""
 
@@ -61,9 +65,7 @@ class Suite:
 
 def shipped_suites() -> list[str]:
     """The names of the suites that ship with turngym (one per env family, and ``all``)."""
-    return sorted(
-        p.name.removesuffix(".yaml") for p in resources.files("turngym.evaluation.suites").iterdir() if p.name.endswith(".yaml")
-    )
+    return sorted(p.name.removesuffix(".yaml") for p in _suites_folder().iterdir() if p.name.endswith(".yaml"))
 
 
 def load_suite(name_or_path: str, *, seeds: int | None = None) -> Suite:
@@ -74,7 +76,7 @@ def load_suite(name_or_path: str, *, seeds: int | None = None) -> Suite:
             raise SuiteError(f"expected a suite YAML file, got {name_or_path!r} (no such file)")
         text = path.read_text()
     elif name_or_path in shipped_suites():
-        text = resources.files("turngym.evaluation.suites").joinpath(f"{name_or_path}.yaml").read_text()
+        text = _suites_folder().joinpath(f"{name_or_path}.yaml").read_text()
     else:
         raise SuiteError(f"expected a suite file or one of the shipped suites {shipped_suites()}, got {name_or_path!r}")
     try:
