@@ -190,13 +190,18 @@ def test_an_eval_killed_with_sigkill_resumes_to_the_report_of_an_uninterrupted_r
     assert _report_without_timing(killed_dir) == _report_without_timing(tmp_path / "whole")
 
 
-def test_an_hf_model_folder_is_evaluated_with_seeded_sampling(tmp_path):
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
     from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 
-    model_dir = tmp_path / "tiny"
+    folder = tmp_path_factory.mktemp("tiny")
     tokenizer = tiny_tokenizer("bytes")
-    tiny_model(tokenizer, seed=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    tiny_model(tokenizer, seed=1).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_an_hf_model_folder_is_evaluated_with_seeded_sampling(model_dir, tmp_path):
     args = ["eval", "--env", "turngym/GuessNumber-v0", "--set", "max_turns=2", "--seeds", "3", "-n", "2"]
     args += ["--policy", "hf", "--model", str(model_dir), "--max-new-tokens", "6", "--num-envs", "4"]
     first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
@@ -207,3 +212,31 @@ def test_an_hf_model_folder_is_evaluated_with_seeded_sampling(tmp_path):
     assert len(a) == 6 and all(r["policy_tokens"] > 0 for r in a)
     assert [(r["seed"], r["messages"], r["reward"]) for r in a] == [(r["seed"], r["messages"], r["reward"]) for r in b]
     assert read_run(tmp_path / "a")["policy"] == f"hf:{model_dir}"
+
+
+def test_an_openai_compatible_endpoint_is_evaluated(model_dir, tmp_path):
+    from turngym.agents.hf_policy import HFPolicy
+    from turngym.agents.policy_server import PolicyServer
+
+    server = PolicyServer(HFPolicy.from_pretrained(model_dir, max_new_tokens=6), "tiny")
+    server.start()
+    try:
+        args = ["eval", "--env", "turngym/GuessNumber-v0", "--set", "max_turns=2", "--seeds", "2", "-n", "2"]
+        args += [
+            "--policy",
+            "openai",
+            "--model",
+            "tiny",
+            "--base-url",
+            server.url,
+            "--max-new-tokens",
+            "6",
+            "--out",
+            str(tmp_path),
+        ]
+        result = runner.invoke(app, args)
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["policy"] == "openai:tiny" and report["episodes"] + report["errors"] == 4 and "2" in report["pass@k"]
