@@ -1,0 +1,1 @@
+"""Memory environments' data: long, lazily generated streams with planted facts and questions (MemoryAgentBench, MemAgent)."""
