@@ -17,6 +17,7 @@ from typing import Any
 from turngym.baselines.advantages import group_advantages
 from turngym.baselines.config import GRPOConfig
 from turngym.baselines.run import TrainingRun
+from turngym.baselines.update import episode_sequences
 from turngym.engine import rollout_metrics
 
 
@@ -35,8 +36,9 @@ def train_grpo(config: GRPOConfig, *, resume: bool = True, on_log: Callable[[int
         groups = [e.seed for e in kept]
         advantages = group_advantages([e.total_reward for e in kept], groups, normalize_std=config.normalize_std)
 
-        # 3. update: clipped policy gradient on the sampled tokens only
-        stats = run.update([e.trajectory for e in kept], advantages) if kept else {}
+        # 3. update: clipped policy gradient on the sampled tokens only (every context of an episode shares its advantage)
+        sequences, per_token = episode_sequences(kept, [[a] * e.turns for e, a in zip(kept, advantages.tolist(), strict=True)])
+        stats = run.update(sequences, per_token) if sequences else {}
         flat = {g for g in groups} - {g for g, a in zip(groups, advantages.tolist(), strict=True) if a != 0.0}
         metrics = {**rollout_metrics(episodes), **stats, "rollout/zero_advantage_groups": len(flat) / max(len(set(groups)), 1)}
         last = run.end_step(step, metrics)

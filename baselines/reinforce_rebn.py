@@ -14,7 +14,7 @@ from typing import Any
 from turngym.baselines.advantages import discounted_returns, rebn
 from turngym.baselines.config import ReinforceConfig
 from turngym.baselines.run import TrainingRun
-from turngym.baselines.update import per_token_advantages
+from turngym.baselines.update import episode_sequences
 from turngym.engine import rollout_metrics
 
 
@@ -37,11 +37,10 @@ def train_reinforce_rebn(
         for episode_returns in returns:
             per_turn.append(flat[start : start + len(episode_returns)].tolist())
             start += len(episode_returns)
-        trajectories = [e.trajectory for e in kept]
-        advantages = per_token_advantages(trajectories, per_turn)
+        trajectories, advantages = episode_sequences(kept, per_turn)
 
         # 3. update: each turn's tokens weighted by its normalised return
-        stats = run.update(trajectories, advantages) if kept else {}
+        stats = run.update(trajectories, advantages) if trajectories else {}
         returns_mean = sum(float(r.mean()) for r in returns if len(r)) / max(len(returns), 1)
         last = run.end_step(step, {**rollout_metrics(episodes), **stats, "reward/return_mean": returns_mean})
     run.close()

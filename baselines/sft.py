@@ -33,7 +33,7 @@ def episode_outcome(record: dict[str, Any]) -> float:
 
 
 def load_conversations(path: str, *, only_successful: bool = True) -> list[list[Message]]:
-    """The conversations of recorded episodes (those with outcome > 0 when asked).
+    """The conversations of recorded episodes (those with outcome > 0 when asked), one per context.
 
     ``path`` is a recorded-episodes JSONL file or a directory of exported episodes
     (``episodes_to_dataset(...).save_to_disk(path)``, told apart by its ``dataset_info.json``).
@@ -44,18 +44,26 @@ def load_conversations(path: str, *, only_successful: bool = True) -> list[list[
                 "expected a recorded-episodes JSONL file or a directory saved by episodes_to_dataset(...).save_to_disk, "
                 f"got the directory {path} without dataset_info.json"
             )
-        episodes = [(e.outcome, e.conversation) for e in load_episodes(path)]
+        episodes = [(e.outcome, [t.messages for t in e.trajectories]) for e in load_episodes(path)]
     else:
-        episodes = [(episode_outcome(r), r.get("messages") or []) for r in read_episodes(path)]
+        episodes = [(episode_outcome(r), _contexts(r)) for r in read_episodes(path)]
     conversations = [
         messages
-        for outcome, messages in episodes
+        for outcome, contexts in episodes
+        for messages in contexts
         if (outcome > 0 or not only_successful) and any(m.get("role") == "assistant" for m in messages)
     ]
     if not conversations:
         which = "successful episodes (outcome > 0)" if only_successful else "episodes with an assistant message"
         raise ValueError(f"expected {which} in {path}, got none")
     return conversations
+
+
+def _contexts(record: dict[str, Any]) -> list[list[Message]]:
+    """A record's messages split into its contexts (an env that resets its context has several)."""
+    messages = record.get("messages") or []
+    bounds = [*(record.get("context_starts") or [0]), len(messages)]
+    return [messages[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def conversation_tokens(tokenizer: Any, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> TokenTrajectory:

@@ -17,6 +17,7 @@ import torch
 from turngym.agents.logprobs import pad_batch, sequence_logprobs
 from turngym.agents.trajectory import TokenTrajectory
 from turngym.baselines.losses import policy_gradient_loss
+from turngym.engine.episode import EpisodeTokens
 
 
 def per_token_advantages(trajectories: Sequence[TokenTrajectory], values: Sequence[Sequence[float]]) -> list[torch.Tensor]:
@@ -35,6 +36,27 @@ def per_token_advantages(trajectories: Sequence[TokenTrajectory], values: Sequen
             adv[bounds[t] : bounds[t + 1]] = float(value)
         out.append(adv)
     return out
+
+
+def episode_sequences(
+    episodes: Sequence[EpisodeTokens], turn_values: Sequence[Sequence[float]]
+) -> tuple[list[TokenTrajectory], list[torch.Tensor]]:
+    """Each episode's contexts as training sequences, with ``turn_values[i][t]`` spread over turn t's sampled tokens.
+
+    An episode of one context is one sequence; an env that resets its context (a memory env) gives
+    one sequence per context, each turn keeping its own value (an outcome advantage reaches every
+    context's turns). Contexts in which the policy took no turn are left out.
+    """
+    trajectories, values = [], []
+    for episode, per_turn in zip(episodes, turn_values, strict=True):
+        if len(per_turn) != episode.turns:
+            raise ValueError(f"expected one value per turn of the episode ({episode.turns}), got {len(per_turn)}")
+        for index, traj in enumerate(episode.trajectories):
+            mine = [float(v) for v, c in zip(per_turn, episode.turn_contexts, strict=True) if c == index]
+            if mine:
+                trajectories.append(traj)
+                values.append(mine)
+    return trajectories, per_token_advantages(trajectories, values)
 
 
 def policy_update(

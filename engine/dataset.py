@@ -42,8 +42,17 @@ def episode_features() -> datasets.Features:
     from datasets import Features, Sequence, Value
 
     pairs = [[{"name": Value("string"), "value": Value("float64")}]]
+    context = {
+        "messages": Sequence(Value("string")),
+        "token_ids": Sequence(Value("int64")),
+        "mask": Sequence(Value("int8")),
+        "logprobs": Sequence(Value("float64")),
+        "turn_starts": Sequence(Value("int64")),
+    }
     return Features(
         {
+            "contexts": [context],  # the episode's earlier contexts, where its env reset the context
+            "turn_contexts": Sequence(Value("int64")),
             "messages": Sequence(Value("string")),
             "token_ids": Sequence(Value("int64")),
             "mask": Sequence(Value("int8")),
@@ -104,8 +113,17 @@ def episode_from_record(record: Mapping[str, Any]) -> EpisodeTokens:
     seed = record.get("seed")
     stop_reason = str(record.get("stop_reason") or "")
     error = record.get("error") or (steps[-1].get("error") if steps and stop_reason == StopReason.ERROR else None)
+    messages = list(record.get("messages") or [])
+    bounds = [*(record.get("context_starts") or [0]), len(messages)]
+    contexts = [TokenTrajectory(messages=messages[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    turn_contexts, current = [], 0
+    for s in steps:
+        turn_contexts.append(current)
+        current += bool(s.get("new_context"))
     return EpisodeTokens(
-        TokenTrajectory(messages=list(record.get("messages") or [])),
+        contexts[-1],
+        contexts=contexts[:-1],
+        turn_contexts=turn_contexts,
         rewards=[float(s["reward"]) for s in steps],
         outcome=float(parts[-1].get("outcome", 0.0)) if parts else 0.0,
         stop_reason=stop_reason,
@@ -129,6 +147,8 @@ def _row(e: EpisodeTokens, index: int) -> dict[str, Any]:
         raise TypeError(f"expected EpisodeTokens at index {index}, got {type(e).__name__}")
     traj = e.trajectory
     return {
+        "contexts": [_context(c, index) for c in e.contexts],
+        "turn_contexts": e.turn_contexts,
         "messages": [_dump(m, index) for m in traj.messages],
         "token_ids": traj.token_ids,
         "mask": traj.mask,
@@ -150,11 +170,8 @@ def _row(e: EpisodeTokens, index: int) -> dict[str, Any]:
 
 
 def _episode(row: Mapping[str, Any]) -> EpisodeTokens:
-    traj = TokenTrajectory(
-        row["token_ids"], row["mask"], row["logprobs"], [json.loads(m) for m in row["messages"]], row["turn_starts"]
-    )
     return EpisodeTokens(
-        traj,
+        _trajectory(row),
         rewards=row["rewards"],
         outcome=row["outcome"],
         stop_reason=row["stop_reason"],
@@ -166,6 +183,28 @@ def _episode(row: Mapping[str, Any]) -> EpisodeTokens:
         actions=row["actions"],
         step_metrics=[_unpairs(m) for m in row["step_metrics"]],
         error=row["error"],
+        contexts=[_trajectory(c) for c in row["contexts"]],
+        turn_contexts=list(row["turn_contexts"]),
+    )
+
+
+def _context(traj: TokenTrajectory, index: int) -> dict[str, Any]:
+    return {
+        "messages": [_dump(m, index) for m in traj.messages],
+        "token_ids": traj.token_ids,
+        "mask": traj.mask,
+        "logprobs": traj.logprobs,
+        "turn_starts": traj.turn_starts,
+    }
+
+
+def _trajectory(row: Mapping[str, Any]) -> TokenTrajectory:
+    return TokenTrajectory(
+        list(row["token_ids"]),
+        list(row["mask"]),
+        list(row["logprobs"]),
+        [json.loads(m) for m in row["messages"]],
+        list(row["turn_starts"]),
     )
 
 

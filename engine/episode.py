@@ -16,10 +16,13 @@ class EpisodeTokens:
     """One finished episode: its token trajectory and what the env said about each turn.
 
     ``rewards[t]`` is the env's reward for turn t (the weighted sum of ``reward_parts[t]``);
-    ``turn_token_spans[t]`` is the ``[start, end)`` range of turn t's sampled tokens in
-    ``trajectory.token_ids``; ``step_metrics[t]`` the env's wall-clock figures of turn t (retrieval
-    seconds...). ``outcome`` is the ``outcome`` reward part of the last turn. ``error`` holds the
-    env's or worker's error when the episode ended with ``stop_reason="error"``: such an episode is
+    ``turn_token_spans[t]`` is the ``[start, end)`` range of turn t's sampled tokens in the token
+    ids of its context, ``trajectories[turn_contexts[t]]``. An env that resets its context (a memory
+    env's next chunk, ``info["new_context"]``) starts a new trajectory: ``contexts`` holds the
+    finished ones, ``trajectory`` the current one, and each is trained on as its own sequence.
+    ``step_metrics[t]`` are the env's wall-clock figures of turn t (retrieval seconds...).
+    ``outcome`` is the ``outcome`` reward part of the last turn. ``error`` holds the env's or
+    worker's error when the episode ended with ``stop_reason="error"``: such an episode is
     reported and kept out of training (``trainable``).
     """
 
@@ -35,6 +38,8 @@ class EpisodeTokens:
     actions: list[str] = field(default_factory=list)
     step_metrics: list[dict[str, float]] = field(default_factory=list)
     error: str | None = None
+    contexts: list[TokenTrajectory] = field(default_factory=list)
+    turn_contexts: list[int] = field(default_factory=list)
 
     @classmethod
     def begin(cls, trajectory: TokenTrajectory, info: Mapping[str, Any], seed: int | None) -> EpisodeTokens:
@@ -59,8 +64,18 @@ class EpisodeTokens:
         return self.stop_reason != StopReason.ERROR
 
     @property
+    def trajectories(self) -> list[TokenTrajectory]:
+        """One token trajectory per context, in order (one unless the env reset its context)."""
+        return [*self.contexts, self.trajectory]
+
+    @property
     def conversation(self) -> list[Message]:
-        return self.trajectory.messages
+        """Every message of the episode, its contexts one after another."""
+        return [m for traj in self.trajectories for m in traj.messages]
+
+    def policy_token_count(self) -> int:
+        """Tokens the policy sampled, over all contexts."""
+        return sum(traj.policy_token_count() for traj in self.trajectories)
 
     def part_totals(self) -> dict[str, float]:
         """Each reward part summed over the episode's turns."""
@@ -77,6 +92,7 @@ class EpisodeTokens:
         start = len(self.trajectory)
         policy.append(self.trajectory, sample)
         self.turn_token_spans.append((start, len(self.trajectory)))
+        self.turn_contexts.append(len(self.contexts))
         self.rewards.append(float(reward))
         self.reward_parts.append(dict(parts))
         self.finish_reasons.append(sample.finish_reason)
@@ -84,7 +100,8 @@ class EpisodeTokens:
         self.step_metrics.append(dict(metrics or {}))
 
     def after_step(self, policy: Any, obs: Any, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> bool:
-        """End the episode (outcome, stop reason, error) or append the env's reply to the trajectory; True while it runs."""
+        """End the episode (outcome, stop reason, error), or append the env's reply to the trajectory (or start a new
+        trajectory when the reply is a new context); True while it runs."""
         if terminated or truncated:
             self.outcome = float(info["reward_parts"].get("outcome", 0.0))
             self.stop_reason = str(info["stop_reason"])
@@ -92,7 +109,11 @@ class EpisodeTokens:
                 self.error = str(info.get("error") or "the env reported an error")
             self.trajectory.messages.extend(obs)  # the last reply, for records (no tokens: nothing follows)
             return False
-        policy.observe(self.trajectory, obs)
+        if info.get("new_context"):
+            self.contexts.append(self.trajectory)
+            self.trajectory = policy.start(obs)
+        else:
+            policy.observe(self.trajectory, obs)
         return True
 
 
@@ -107,7 +128,8 @@ def rollout_metrics(episodes: Sequence[EpisodeTokens], prefix: str = "rollout") 
         f"{prefix}/success": sum(e.success for e in episodes) / n,
         f"{prefix}/outcome": sum(e.outcome for e in episodes) / n,
         f"{prefix}/turns": sum(e.turns for e in episodes) / n,
-        f"{prefix}/policy_tokens": sum(e.trajectory.policy_token_count() for e in episodes) / n,
+        f"{prefix}/policy_tokens": sum(e.policy_token_count() for e in episodes) / n,
+        f"{prefix}/contexts": sum(len(e.contexts) + 1 for e in episodes) / n,
         f"{prefix}/episodes": float(len(episodes)),
         f"{prefix}/errors": float(sum(not e.trainable for e in episodes)),
     }

@@ -54,6 +54,7 @@ class EpisodeState:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     stop_reason: StopReason | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    context_starts: list[int] = field(default_factory=lambda: [0])  # where each context begins in ``messages``
 
     def fork(self) -> EpisodeState:
         return replace(
@@ -61,7 +62,14 @@ class EpisodeState:
             messages=list(self.messages),
             tool_calls=list(self.tool_calls),
             data=copy.deepcopy(self.data),
+            context_starts=list(self.context_starts),
         )
+
+    @property
+    def contexts(self) -> list[list[Message]]:
+        """The messages split into the episode's contexts (one unless the env reset its context)."""
+        bounds = [*self.context_starts, len(self.messages)]
+        return [self.messages[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 @dataclass(slots=True)
@@ -98,6 +106,7 @@ class Reply:
     done: bool = False
     fatal: str | None = None  # a fatal tool error: the episode ends with stop reason ``error``
     extras: dict[str, Any] = field(default_factory=dict)
+    new_context: bool = False  # ``messages`` are the whole next context (system prompt first), not an append
 
 
 def clone_rng(rng: np.random.Generator | None) -> np.random.Generator | None:
@@ -264,6 +273,9 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             state.invalid_actions += 1
         count = self.count_tokens
         state.tokens += count(_text_of(checked.message))
+        if reply.new_context:  # the token budget bounds one context, as a model's window does
+            state.context_starts.append(len(state.messages))
+            state.tokens = 0
         if reply.messages:
             state.messages.extend(reply.messages)
             state.tokens += sum(count(_text_of(m)) for m in reply.messages)
@@ -276,13 +288,17 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             stop = StopReason.ANSWERED if terminated else self._budget_stop(state)
         truncated = stop is not None and not terminated
         state.stop_reason = stop
+        new_context = reply.new_context and stop is None
+        if reply.new_context and not new_context:  # the episode ended: its last reply closes the last context
+            state.context_starts.pop()
         parts: dict[str, float] = {"outcome": float(reply.outcome or 0.0)} if stop is not None else {}
         last.pending = (state, state.turn, n_history, n_past_calls, parsed, reply, terminated, truncated)
         if self.hooks:
             parts.update(score_steps(self.hooks, [self.last_context])[0])
         reward = weighted_sum(parts, self.reward_weights) if parts else 0.0
         error = reply.error if reply.fatal is None else "; ".join(filter(None, [reply.error, reply.fatal]))
-        return copy_messages(reply.messages), reward, terminated, truncated, self._info(parts, reply.tool_calls, error)
+        info = self._info(parts, reply.tool_calls, error, new_context=new_context)
+        return copy_messages(reply.messages), reward, terminated, truncated, info
 
     @property
     def last_context(self) -> StepContext | None:
@@ -449,7 +465,9 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             return StopReason.MAX_TURNS
         return None
 
-    def _info(self, parts: dict[str, float], calls: list[ToolCallRecord], error: str | None) -> StepInfo:
+    def _info(
+        self, parts: dict[str, float], calls: list[ToolCallRecord], error: str | None, *, new_context: bool = False
+    ) -> StepInfo:
         """The step's typed info; ``parts`` must be a dict made for this step (it is handed out)."""
         state = self._state()
         return make_step_info(
@@ -461,6 +479,7 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
             error=error,
             stop_reason=state.stop_reason,
             tool_failure_rate=_failure_rate(state.tool_calls),
+            new_context=new_context,
         )
 
 

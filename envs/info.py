@@ -38,6 +38,7 @@ StepInfo = TypedDict(
         "error": str | None,
         "stop_reason": StopReason | None,
         "tools/failure_rate": float,
+        "new_context": bool,
     },
 )
 StepInfo.__doc__ = """The ``info`` of ``reset`` and ``step`` for every turngym env.
@@ -47,7 +48,8 @@ process-reward hook); ``reward`` is their weighted sum. ``error`` is what the mo
 about a malformed action this step (None when the action was fine). ``stop_reason`` is None
 until the episode ends. ``tools/failure_rate`` is the share of this episode's tool calls so far
 that failed (unknown tool, bad arguments, the tool raised, its sandbox failed or timed out);
-0.0 before the first call.
+0.0 before the first call. ``new_context`` is True when the observation is the whole new context
+(a memory env's next chunk with the memory in its system prompt), not an append to the last one.
 """
 
 
@@ -61,6 +63,7 @@ def make_step_info(
     error: str | None,
     stop_reason: StopReason | None,
     tool_failure_rate: float = 0.0,
+    new_context: bool = False,
 ) -> StepInfo:
     """A ``StepInfo`` from keyword arguments (``tools/failure_rate`` is not a Python name)."""
     return {
@@ -72,4 +75,5 @@ def make_step_info(
         "error": error,
         "stop_reason": stop_reason,
         "tools/failure_rate": tool_failure_rate,
+        "new_context": new_context,
     }

@@ -99,6 +99,7 @@ class RecordEpisodes(AgentWrapper):
                     "truncated": truncated,
                     "error": info["error"],
                     "stop_reason": info["stop_reason"],
+                    "new_context": bool(info.get("new_context")),
                     "wall_s": round(time.perf_counter() - start, 6),
                     "metrics": dict(getattr(self.env.unwrapped, "step_metrics", {})),
                 }
@@ -130,6 +131,7 @@ class RecordEpisodes(AgentWrapper):
             turns=len(steps),
             total_reward=sum(s["reward"] for s in steps),
             messages=state.messages if state is not None else [],
+            context_starts=list(state.context_starts) if state is not None else [0],
             wall_s=round(time.perf_counter() - self._clock, 6),
         )
         append_jsonl(self.path, episode)

@@ -97,7 +97,7 @@ def episode_record(task: SuiteTask, episode: EpisodeTokens, *, sample: int, sess
         "stop_reason": episode.stop_reason,
         "error": episode.error,
         "turns": episode.turns,
-        "policy_tokens": episode.trajectory.policy_token_count(),
+        "policy_tokens": episode.policy_token_count(),
         "parts": episode.part_totals(),
         "session": session,
         "elapsed_s": round(elapsed, 4),
