@@ -22,6 +22,8 @@ BUILTIN_ENVS = {
     "turngym/WikiQA-v0": "turngym.envs.search.wikiqa:WikiQAEnv",
     "turngym/GrepSearch-v0": "turngym.envs.search.grep_env:GrepSearchEnv",
     "turngym/ToolUse-v0": "turngym.envs.tooluse:ToolUseEnv",
+    "turngym/MemoryQA-v0": "turngym.envs.memory.env:MemoryQAEnv",
+    "turngym/MemAgent-v0": "turngym.envs.memory.env:MemAgentEnv",
 }
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order
 

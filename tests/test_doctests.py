@@ -36,6 +36,10 @@ MODULES = [
     "turngym.tools.http_retry",
     "turngym.engine.play",
     "turngym.agents.base",
+    "turngym.envs.memory.env",
+    "turngym.envs.memory.streams",
+    "turngym.evaluation.stats",
+    "turngym.engine.dataset",
 ]
 
 
