@@ -145,15 +145,10 @@ def recording_to_dataset(path: str | os.PathLike[str]) -> datasets.Dataset:
 def _row(e: EpisodeTokens, index: int) -> dict[str, Any]:
     if not isinstance(e, EpisodeTokens):
         raise TypeError(f"expected EpisodeTokens at index {index}, got {type(e).__name__}")
-    traj = e.trajectory
     return {
         "contexts": [_context(c, index) for c in e.contexts],
         "turn_contexts": e.turn_contexts,
-        "messages": [_dump(m, index) for m in traj.messages],
-        "token_ids": traj.token_ids,
-        "mask": traj.mask,
-        "logprobs": traj.logprobs,
-        "turn_starts": traj.turn_starts,
+        **_context(e.trajectory, index),
         "turn_token_spans": [list(span) for span in e.turn_token_spans],
         "rewards": e.rewards,
         "reward_parts": [_pairs(p) for p in e.reward_parts],
