@@ -33,6 +33,7 @@ from openenv.core.env_server.types import EnvironmentMetadata
 from pydantic import Field
 
 import turngym
+from turngym.envs.vector.sync import step_env
 from turngym.tools.background_server import BackgroundServer
 
 
@@ -86,7 +87,8 @@ class TurngymEnvironment(Environment[TurngymAction, TurngymObservation, TurngymS
         return TurngymObservation(messages=messages, tools=unwrapped.tool_schemas, stop_strings=list(unwrapped.stop_strings))
 
     def step(self, action: TurngymAction, timeout_s: float | None = None, **kwargs: Any) -> TurngymObservation:
-        messages, reward, terminated, truncated, info = self.env.step(action.message)
+        # a broken env ends the episode with stop_reason "error" instead of failing the request
+        messages, reward, terminated, truncated, info, *_ = step_env(self.env, action.message)
         stop_reason = None if info["stop_reason"] is None else str(info["stop_reason"])
         self._state.step_count, self._state.stop_reason = info["turn"], stop_reason
         return TurngymObservation(

@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 import turngym
 from turngym.envs.errors import EnvArgumentError, ResetNeeded
 from turngym.envs.registration import registered_ids, spec
+from turngym.envs.vector.sync import step_env
 
 ENTRY_POINT = "turngym.adapters.skyrl:TurngymTextEnv"
 
@@ -65,7 +66,7 @@ class TurngymTextEnv(BaseTextEnv):
     def step(self, action: str) -> BaseTextEnvStepOutput:
         if not self.last_info:
             raise ResetNeeded(f"{self.env_id}: call init() before step()")
-        messages, reward, terminated, truncated, info = self.env.step(action)
+        messages, reward, terminated, truncated, info, *_ = step_env(self.env, action)  # a broken env: stop_reason "error"
         self.turns, self.last_info = info["turn"], info
         stop = info["stop_reason"]
         metadata = {
@@ -76,6 +77,7 @@ class TurngymTextEnv(BaseTextEnv):
             "error": info["error"],
             "terminated": terminated,
             "truncated": truncated,
+            "trainable": stop != "error",  # a broken env (stop_reason "error"): report it, leave it out of training
         }
         return BaseTextEnvStepOutput(observations=messages, reward=float(reward), done=terminated or truncated, metadata=metadata)
 

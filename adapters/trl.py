@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal, Union
 
 from turngym.envs.errors import TurngymError
 from turngym.envs.registration import make
+from turngym.envs.vector.sync import step_env
 
 # Attributes of a TRLEnvironment; a tool of the same name would hide them (or they it).
 STATE = ("env", "seed", "reward", "reward_parts", "actions", "done", "stop_reason")
@@ -81,7 +82,7 @@ class TRLEnvironment:
         """Step the env with ``action``; the text of its new messages (tool outputs, errors, feedback)."""
         if self.done:
             return f"Error: the episode is over ({self.stop_reason}); no more actions are taken."
-        messages, reward, terminated, truncated, info = self.env.step(action)
+        messages, reward, terminated, truncated, info, *_ = step_env(self.env, action)  # a broken env: stop_reason "error"
         self.actions.append(action)
         self.reward += reward
         for name, value in info["reward_parts"].items():
@@ -194,12 +195,13 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def turngym_reward(environments: list[TRLEnvironment], completions: list[Any] | None = None, **kwargs: Any) -> list[float]:
+def turngym_reward(environments: list[TRLEnvironment], completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
     """A TRL reward function: each rollout's episode reward, the env's step rewards summed.
 
     An episode still running first gets one more step, the completion's final assistant text (a
     text answer such as ``<answer>42</answer>``), since TRL only hands the env the model's tool
-    calls. Each reward part's mean goes to TRL's ``log_metric`` as ``turngym/<part>``.
+    calls. Each reward part's mean goes to TRL's ``log_metric`` as ``turngym/<part>``. An episode
+    whose env broke (``stop_reason="error"``) gets None, which TRL leaves out of the loss.
     """
     if environments is None or not all(isinstance(e, TRLEnvironment) for e in environments):
         raise TypeError(
@@ -213,7 +215,8 @@ def turngym_reward(environments: list[TRLEnvironment], completions: list[Any] | 
     if log_metric is not None:
         for part in sorted({p for env in environments for p in env.reward_parts}):
             log_metric(f"turngym/{part}", sum(env.reward_parts.get(part, 0.0) for env in environments) / len(environments))
-    return [env.reward for env in environments]
+    # an episode its env broke (stop_reason "error") gets None: TRL leaves it out of the loss, not a silent 0
+    return [None if env.stop_reason == "error" else env.reward for env in environments]
 
 
 def final_text(completion: Any) -> str:

@@ -166,3 +166,14 @@ def test_bad_env_or_argument_is_a_one_line_usage_error(args, message):
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr
     assert done.stdout == ""
+
+
+def test_a_broken_env_ends_the_session_episode_with_an_error_observation():
+    import crash_env  # registers tests/Crash-v0
+
+    from turngym.adapters.openenv import TurngymAction, TurngymEnvironment
+
+    env = TurngymEnvironment(crash_env.ENV_ID)
+    env.reset(seed=0)
+    obs = env.step(TurngymAction(message="RAISE"))
+    assert obs.done and obs.stop_reason == "error" and "told to raise" in obs.error

@@ -138,3 +138,16 @@ def test_an_id_skyrl_gym_holds_for_another_env_is_an_error():
     finally:
         skyrl_gym.envs.registration.deregister("turngym/Echo-v0")
         register_all(["turngym/Echo-v0"])
+
+
+def test_a_broken_env_ends_its_episode_with_an_error_not_an_exception():
+    import crash_env  # registers tests/Crash-v0
+
+    register_all([crash_env.ENV_ID])
+    env = skyrl_gym.make(crash_env.ENV_ID, env_config={}, extras={"seed": 0})
+    env.init([])
+    out = env.step("RAISE")
+    assert out["done"] and out["reward"] == 0.0
+    assert out["metadata"]["stop_reason"] == "error" and out["metadata"]["trainable"] is False
+    assert "told to raise" in out["metadata"]["error"]
+    env.close()

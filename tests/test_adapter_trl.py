@@ -266,3 +266,16 @@ def test_trl_grpo_trainer_trains_two_steps_on_toolcalc(tmp_path, monkeypatch):
     stepped = [a for batch in seen for _, actions, _ in batch for a in actions]
     assert ANSWER in stepped  # a final text answer reached the env through turngym_reward
     assert not torch.equal(model.lm_head.weight, head_before)  # the two steps trained the model
+
+
+def test_an_episode_whose_env_broke_gets_no_reward_so_trl_leaves_it_out():
+    import crash_env  # registers tests/Crash-v0
+
+    Crash = turngym_environment_factory(crash_env.ENV_ID)
+    broken, fine = Crash(), Crash()
+    broken.reset(seed=0)
+    fine.reset(seed=1)
+    assert "environment failed" in broken._step("RAISE")
+    fine._step(f"<answer>{fine.env.unwrapped.state.task.answer}</answer>")
+    assert broken.done and broken.stop_reason == "error"
+    assert turngym_reward([broken, fine]) == [None, 1.0]
