@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from turngym.envs.core import AgentEnv, Reply, Task
-from turngym.envs.memory.hooks import MEMORY_HOOKS, fact_held
+from turngym.envs.memory.hooks import MEMORY_HOOKS, fact_held, fact_in_text
 from turngym.envs.memory.streams import COMPETENCIES, MemoryStream, exact_match, multihop
 from turngym.envs.messages import Action, system_message, user_message
 from turngym.envs.parsers import ParsedAction
@@ -255,8 +255,9 @@ class MemoryQAEnv(AgentEnv):
                 return self._reply_error("answer with <answer>...</answer>" + (" or search your memory" if self.tools else ""))
             reply = self._run_tools(parsed.tool_calls)
             by_id = {f.id: f for f in self.stream.facts}
+            wanted = _latest(self.stream, [by_id[fid] for fid in question["fact_ids"]])  # CR: the newest value only
             searched = [r["output"] for r in reply.tool_calls if r["name"] == "search_memory" and r["ok"]]
-            found = [any(_mentions(out, by_id[fid]) for out in searched) for fid in question["fact_ids"]] if searched else []
+            found = [any(fact_in_text(out, f) for out in searched) for f in wanted] if searched else []
             reply.extras = {"phase": "search", "searched": bool(searched), "found": found}
             return reply
         data["correct"].append(exact_match(parsed.answer, question["answers"]))
@@ -379,11 +380,6 @@ def _schema_line(schema: Mapping[str, Any]) -> str:
     return json.dumps(schema)
 
 
-def _mentions(text: str, fact: Any) -> bool:
-    low = text.lower()
-    return fact.subject.lower() in low and fact.value.lower() in low
-
-
 def _latest(stream: MemoryStream, facts: Sequence[Any]) -> list[Any]:
     """The newest version of each fact (an update that replaces it, if any)."""
     newest = {f.replaces: f for f in stream.facts if f.replaces}
@@ -399,7 +395,7 @@ def _store_call(bank: MemoryBank, fact: Any, stream: MemoryStream) -> tuple[str,
     """Insert a new fact; replace the item holding the fact an update supersedes."""
     if fact.replaces:
         old = next(f for f in stream.facts if f.id == fact.replaces)
-        stale = next((item for item in bank.semantic if _mentions(item.content, old)), None)
+        stale = next((item for item in bank.semantic if fact_in_text(item.content, old)), None)
         if stale is not None:
             return "memory_update", {"memory_type": "semantic", "new_content": fact.sentence, "memory_id": stale.id}
     return "new_memory_insert", {"memory_type": "semantic", "content": fact.sentence}
@@ -411,6 +407,6 @@ def _overwrite_memory(memory: str, facts: Sequence[Any], stream: MemoryStream, l
     by_id = {f.id: f for f in stream.facts}
     for fact in facts:
         if fact.replaces:
-            lines = [line for line in lines if not _mentions(line, by_id[fact.replaces])]
+            lines = [line for line in lines if not fact_in_text(line, by_id[fact.replaces])]
         lines.append(re.sub(r"^(Fact|Update) #\d+: ", "", fact.sentence))
     return "\n".join(lines)[:limit]

@@ -7,18 +7,28 @@ steps it applies to).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from turngym.envs.hooks.base import StepContext
 
 
+def fact_in_text(text: str, fact: Any) -> bool:
+    """Whether ``text`` states the fact: its subject and value (for a TTL example: its colour, legs and
+    class, as whole words) in one text."""
+    low = text.lower()
+    if fact.kind == "example":  # subject "specimen <colour> <legs>"
+        words = set(re.findall(r"\w+", low))
+        return all(w in words for w in [*fact.subject.lower().split()[1:], fact.value.lower()])
+    return fact.subject.lower() in low and fact.value.lower() in low
+
+
 def fact_held(memory: Any, fact: Any) -> bool:
-    """Whether a memory (overwrite text or a ``MemoryBank``) holds the fact: its subject and value in one place."""
-    subject, value = fact.subject.lower(), fact.value.lower()
+    """Whether a memory (overwrite text or a ``MemoryBank``) holds the fact in one place (a line or an item)."""
     if isinstance(memory, str):
-        return any(subject in line.lower() and value in line.lower() for line in memory.splitlines())
+        return any(fact_in_text(line, fact) for line in memory.splitlines())
     texts = [memory.core.text, *(item.content for item in memory.semantic), *(item.content for item in memory.episodic)]
-    return any(subject in t.lower() and value in t.lower() for t in texts)
+    return any(fact_in_text(t, fact) for t in texts)
 
 
 def memory_rewards(ctx: StepContext) -> dict[str, float] | None:
