@@ -40,6 +40,8 @@ MODULES = [
     "turngym.envs.memory.streams",
     "turngym.evaluation.stats",
     "turngym.engine.dataset",
+    "turngym.envs.model_calls",
+    "turngym.envs.dialogue.users",
 ]
 
 
