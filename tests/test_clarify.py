@@ -206,6 +206,20 @@ def test_any_user_simulator_can_play_the_user_and_is_forked_with_the_episode():
     assert fork.state.data["user"].user.turns == 1 and env.state.data["user"].user.turns == 0 and user.turns == 0
 
 
+def test_the_shared_rule_user_plays_it_through_the_interface():
+    from turngym.envs.dialogue.users import RuleUser
+
+    env = make(user=RuleUser())
+    for seed in range(50):
+        env.reset(seed=seed)
+        facts = env.state.task.facts
+        assert gain_of(env, VAGUE)[0] == 0.0
+        *_, info = env.step(env.oracle_action())  # RuleUser words it its own way ("It's Mia buys 7 boxes of pens.")
+        assert info["reward_parts"]["info_gain"] == pytest.approx(math.log2(len(facts["candidates"])))
+        *_, info = env.step(env.oracle_action())
+        assert info["reward_parts"]["outcome"] == 1.0
+
+
 @pytest.mark.parametrize(
     "action, error",
     [

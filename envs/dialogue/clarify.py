@@ -78,7 +78,8 @@ class ClarifyEnv(AgentEnv):
         is drawn uniformly from its candidates and every candidate gives a different answer, so a
         guess without asking is right with probability 1 / len(candidates). The simulated user
         (``user``) owns the problem: it knows the missing value; asked about a value the problem
-        states, it repeats it; asked anything else, it does not know. Each question is rewarded
+        states, it repeats it (a question naming several variables gets each); asked anything
+        else, it does not know. Each question is rewarded
         by its information gain (ProMed), the drop in entropy over the candidates.
     Observation:
         Reset: a system prompt with the action format, then the user's problem (the missing
@@ -100,7 +101,8 @@ class ClarifyEnv(AgentEnv):
     Arguments:
         split: "train" or "test" (disjoint (template, missing variable) units and person names).
         families: a list of "arithmetic", "planning", "logic" (default all three).
-        user: "rule" (``ClarifyUser``) or a ``UserSimulator``, forked for every episode.
+        user: "rule" (``ClarifyUser``) or any ``UserSimulator`` (e.g. ``users.RuleUser()``), forked for
+            every episode; its profile's facts are each variable's sentence, keyed by variable.
         turn_cost: the cost of a turn (default 0.05). normalise_info_gain: info gain in [0, 1].
         Plus every ``AgentEnv`` argument (default parser "tags").
     Example:
