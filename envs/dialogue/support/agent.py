@@ -18,7 +18,7 @@ from turngym.envs.dialogue.support.policy import ADDRESS_CHANGE_STATUSES, REFUND
 from turngym.envs.messages import Message
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-ZIP = re.compile(r"zip(?:\s*code)?\D{0,15}?(\d{5})\b", re.IGNORECASE)
+ZIP = re.compile(r"\b(\d{5})\b")  # house numbers are shorter; order ids are W + 7 digits
 ORDER_ID = re.compile(r"\bW\d{7}\b", re.IGNORECASE)
 NEW_ADDRESS = re.compile(r"new address is ([^.\n]+)", re.IGNORECASE)
 PROCEED = "Shall I proceed?"
