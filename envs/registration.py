@@ -24,6 +24,7 @@ BUILTIN_ENVS = {
     "turngym/ToolUse-v0": "turngym.envs.tooluse:ToolUseEnv",
     "turngym/MemoryQA-v0": "turngym.envs.memory.env:MemoryQAEnv",
     "turngym/MemAgent-v0": "turngym.envs.memory.env:MemAgentEnv",
+    "turngym/Clarify-v0": "turngym.envs.dialogue.clarify:ClarifyEnv",
 }
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order
 

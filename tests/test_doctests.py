@@ -42,6 +42,7 @@ MODULES = [
     "turngym.engine.dataset",
     "turngym.envs.model_calls",
     "turngym.envs.dialogue.users",
+    "turngym.envs.dialogue.clarify",
 ]
 
 
