@@ -25,6 +25,8 @@ BUILTIN_ENVS = {
     "turngym/MemoryQA-v0": "turngym.envs.memory.env:MemoryQAEnv",
     "turngym/MemAgent-v0": "turngym.envs.memory.env:MemAgentEnv",
     "turngym/Clarify-v0": "turngym.envs.dialogue.clarify:ClarifyEnv",
+    "turngym/Support-v0": "turngym.envs.dialogue.support:SupportEnv",
+    "turngym/SupportUser-v0": "turngym.envs.dialogue.support:SupportUserEnv",
 }
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order
 

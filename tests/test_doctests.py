@@ -43,6 +43,8 @@ MODULES = [
     "turngym.envs.model_calls",
     "turngym.envs.dialogue.users",
     "turngym.envs.dialogue.clarify",
+    "turngym.envs.dialogue.support.env",
+    "turngym.envs.dialogue.support.user_env",
 ]
 
 
