@@ -22,7 +22,8 @@ ask, but not to copy the right name, neither into the question nor into the answ
 per token and it answers with one frequent name. Held-out greedy success: 0.04 after SFT (150 steps, hidden 64,
 the env's long question, asking first 0.00) and 0.016 after 60 GRPO steps; 0.04 after 600 steps (asking first 0.59);
 0.04 after 800 steps at hidden 128 with the short question "What about Uma?" (asking first 0.00); 0.00 with guess
-share 0.5 and lr 1e-2 (asking first 1.00). GRPO has nothing to reinforce while no answer is right. What is left to
+share 0.5 and lr 1e-2 (asking first 1.00). With the committed configs the whole test (170 s) measured 0.039 after SFT and
+0.016 after GRPO, asking first 0.00 before and after. GRPO has nothing to reinforce while no answer is right. What is left to
 try: a longer SFT or a larger model until the names are copied, then GRPO.
 """
 
