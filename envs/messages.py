@@ -24,6 +24,10 @@ def user_message(content: str) -> Message:
     return {"role": "user", "content": content}
 
 
+def assistant_message(content: str) -> Message:
+    return {"role": "assistant", "content": content}
+
+
 def tool_message(call_id: str, name: str, content: str) -> Message:
     return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 

@@ -45,6 +45,7 @@ MODULES = [
     "turngym.envs.dialogue.clarify",
     "turngym.envs.dialogue.support.env",
     "turngym.envs.dialogue.support.user_env",
+    "turngym.envs.multiagent",
 ]
 
 
