@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from turngym.baselines.checkpoint import checkpoint_dir, latest_checkpoint, load_checkpoint, save_checkpoint
-from turngym.baselines.config import RLConfig, TrainConfig, save_config
+from turngym.baselines.config import ConfigError, RLConfig, TrainConfig, save_config
 from turngym.baselines.metrics import MetricsLogger
 from turngym.baselines.update import policy_update
 from turngym.engine import Engine, EpisodeTokens, rollout_metrics
@@ -78,11 +78,24 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
-def make_vec_env(config: TrainConfig, n: int) -> VectorAgentEnv:
-    """``n`` envs of the config in a vector env of ``config.vec_mode``."""
+def make_vec_env(config: TrainConfig, n: int, policy: Any = None) -> VectorAgentEnv:
+    """``n`` envs of the config in a vector env of ``config.vec_mode``.
+
+    ``env_kwargs: {opponent: self}`` (a ``turngym/Seat-v0`` game) is self-play: the other seats are
+    played by ``policy``, the run's own, sampled at the config's temperature (sync vector envs only).
+    """
     from turngym.envs.vector import make_vec
 
-    return make_vec(config.env_id, n, mode=config.vec_mode, **env_kwargs(config))
+    kwargs = env_kwargs(config)
+    if kwargs.get("opponent") == "self":
+        if policy is None or config.vec_mode != "sync":
+            raise ConfigError(
+                f"env_kwargs opponent: self (self-play) needs vec_mode sync and the run's policy, got vec_mode {config.vec_mode}"
+            )
+        from turngym.envs.multiagent.seat import PolicyOpponent
+
+        kwargs["opponent"] = PolicyOpponent(policy, temperature=config.temperature, seed=config.seed)
+    return make_vec(config.env_id, n, mode=config.vec_mode, **kwargs)
 
 
 def make_hooks(config: TrainConfig) -> list[Any]:
@@ -197,7 +210,8 @@ class TrainingRun:
                 engine.vec.close()
             config = self.config
             stop = config.stop or None
-            engine = Engine(make_vec_env(config, n), self.policy, hooks=self.hooks, stop=stop, max_turns=config.max_turns)
+            vec = make_vec_env(config, n, self.policy)
+            engine = Engine(vec, self.policy, hooks=self.hooks, stop=stop, max_turns=config.max_turns)
             self._engines[purpose] = engine
         return engine
 

@@ -27,6 +27,7 @@ BUILTIN_ENVS = {
     "turngym/Clarify-v0": "turngym.envs.dialogue.clarify:ClarifyEnv",
     "turngym/Support-v0": "turngym.envs.dialogue.support:SupportEnv",
     "turngym/SupportUser-v0": "turngym.envs.dialogue.support:SupportUserEnv",
+    "turngym/Seat-v0": "turngym.envs.multiagent.seat:SeatEnv",
 }
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order
 

@@ -115,3 +115,36 @@ def test_parallel_rounds_play_each_agent_in_turn():
 def test_unknown_ids_are_refused_with_a_suggestion():
     with pytest.raises(UnknownEnvError, match="did you mean 'turngym/Negotiation-v0'"):
         turngym.make_aec("turngym/Negotiaton-v0")
+
+
+def test_a_seat_is_a_single_agent_env_against_a_fixed_opponent():
+    env = turngym.make("turngym/Seat-v0", seat="bob", opponent="random")
+    obs, info = env.reset(seed=1)
+    assert info["task_id"].endswith(":bob") and obs[0]["role"] == "system"
+    game = env.unwrapped.state.data["game"]
+    assert game.current == "bob" or game.over or game.truncated
+    with pytest.raises(ValueError, match="seat must be one of"):
+        turngym.make("turngym/Seat-v0", seat="carol")
+    with pytest.raises(ValueError, match="one action format"):
+        turngym.make("turngym/Seat-v0", game="turngym/ClarifyDuo-v0", seat="alternate")
+
+
+@pytest.mark.parametrize("algo", ["grpo", "step_grpo"])
+def test_self_play_trains_both_seats_each_with_its_own_groups(algo, tmp_path):
+    from turngym.baselines.config import ConfigError, load_config
+    from turngym.baselines.train import trainer_for
+
+    overrides = [
+        "env_id=turngym/Seat-v0", "env_kwargs={seat: alternate, opponent: self}", "model=tiny", "tiny_tokenizer=bytes",
+        "max_new_tokens=8", "max_turns=3", "steps=1", "tasks_per_step=4", "group_size=2", "eval_every=0",
+        "checkpoint_every=0", "vec_mode=sync", f"out_dir={tmp_path}",
+    ]  # fmt: skip
+    if algo == "step_grpo":
+        overrides += ["k=2", "group_size=1"]
+    config = load_config(None, overrides, algo=algo)
+    logged = []
+    trainer_for(config)(config, on_log=lambda step, metrics: logged.append(metrics))
+    assert logged and logged[-1]["rollout/episodes"] >= 4 and logged[-1]["rollout/errors"] == 0
+    with pytest.raises(ConfigError, match="self-play"):
+        bad = load_config(None, [*overrides, "vec_mode=process", f"out_dir={tmp_path / 'process'}"], algo=algo)
+        trainer_for(bad)(bad)

@@ -53,6 +53,14 @@ class TurnGame(abc.ABC):
     def reward_weights(self, agent: str) -> Mapping[str, float]:
         return {}
 
+    def stop_strings(self, agent: str) -> tuple[str, ...]:
+        """Where ``agent``'s actions end (its parser's stop strings by default)."""
+        return self.action_space(agent).parser.stop_strings
+
+    def oracle_action(self) -> Action:
+        """A scripted move for the current agent (the opponent ``SeatEnv`` plays by default)."""
+        raise NotImplementedError(f"{type(self).__name__} has no scripted player")
+
     def step_reward(self, agent: str) -> float:
         weights = self.reward_weights(agent)
         return float(sum(v * weights.get(k, 1.0) for k, v in self.step_parts.get(agent, {}).items()))
@@ -174,6 +182,9 @@ class UserSeatGame(TurnGame):
 
     def reward_weights(self, agent: str) -> Mapping[str, float]:
         return self.env.reward_weights if agent == "agent" else {}
+
+    def stop_strings(self, agent: str) -> tuple[str, ...]:
+        return self.env.stop_strings if agent == "agent" else ()
 
     def action_space(self, agent: str) -> AssistantActionSpace:
         if agent == "agent":

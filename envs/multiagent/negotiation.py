@@ -120,6 +120,9 @@ class NegotiationGame(TurnGame):
     def action_space(self, agent: str) -> AssistantActionSpace:
         return AssistantActionSpace([], self.parser)
 
+    def stop_strings(self, agent: str) -> tuple[str, ...]:
+        return ("</propose>", "</accept>")
+
     def oracle_action(self) -> Action:
         """A fair-minded scripted negotiator: accept an offer worth at least half, else keep what it values most."""
         agent, other = self.current, self._other(self.current)
