@@ -63,6 +63,27 @@ def test_names_pool_is_fixed_and_small():
         MemoryStream(0, names=4, haystack="world", **settings)
 
 
+def test_needle_position_end_closes_each_chunk_with_its_facts():
+    settings = dict(
+        stream_tokens=600,
+        chunk_tokens=100,
+        num_facts=6,
+        num_updates=2,
+        competencies=["AR", "CR"],
+        num_questions=2,
+        haystack="world",
+    )
+    for seed in range(20):
+        end, default = MemoryStream(seed, needle_position="end", **settings), MemoryStream(seed, **settings)
+        assert [(f.chunk, f.sentence) for f in end.facts] == [(f.chunk, f.sentence) for f in default.facts]
+        for i in range(end.num_chunks):
+            needles = [f.sentence for f in end.facts_in_chunk(i)]
+            assert end.chunk_sentences(i)[len(end.chunk_sentences(i)) - len(needles) :] == needles
+            assert len(end.chunk(i).split()) == len(default.chunk(i).split()) == end.chunk_words(i)
+    with pytest.raises(ValueError, match="needle_position"):
+        MemoryStream(0, needle_position="middle", **settings)
+
+
 def test_memory_vocabulary_covers_prompts_facts_and_answers():
     raw = yaml.safe_load(SFT_CONFIG.read_text())
     tokenizer = tiny_tokenizer("words", raw["tiny_words"])

