@@ -25,14 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from turngym.envs.errors import RecordError
 from turngym.envs.messages import Message
-from turngym.envs.recording import append_jsonl
+from turngym.envs.recording import append_jsonl, read_jsonl
 
 FORMAT = "turngym.model_call/1"
 Mode = Literal["record", "replay", "auto"]
@@ -170,23 +169,9 @@ class RecordedClient:
 
 def _read_calls(path: Path) -> dict[str, dict[str, Any]]:
     """The records of a model-call file by key (the last line wins); a torn line is skipped with a warning."""
-    records: dict[str, dict[str, Any]] = {}
     if not path.exists():
-        return records
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except (ValueError, RecursionError):
-                warnings.warn(f"{path}:{lineno}: skipped a torn or malformed line ({len(raw)} bytes)", stacklevel=3)
-                continue
-            if not isinstance(record, dict) or record.get("format") != FORMAT or "key" not in record:
-                warnings.warn(f"{path}:{lineno}: skipped a line that is not a {FORMAT} record", stacklevel=3)
-                continue
-            records[record["key"]] = record
-    return records
+        return {}
+    return {record["key"]: record for record in read_jsonl(path, FORMAT) if "key" in record}
 
 
 # ---- backends -------------------------------------------------------------------------------------
@@ -250,6 +235,7 @@ class EndpointClient:
         timeout: float = 60.0,
         retries: int = 2,
         backoff: float = 0.5,
+        concurrency: int = 8,
     ):
         from turngym.agents.openai_policy import OpenAIPolicy
 
@@ -262,8 +248,10 @@ class EndpointClient:
             backoff=backoff,
             temperature=temperature,
             max_tokens=max_tokens,
+            concurrency=concurrency,
             server_extras=False,
         )
+        self.url, self.max_concurrency = self.policy.url, concurrency
         self.model_name = model
         self.settings = {"temperature": temperature, "max_tokens": max_tokens}
 

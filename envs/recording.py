@@ -170,7 +170,13 @@ def _json_default(value: Any) -> Any:
 
 
 def read_episodes(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Yield the records of a JSONL file; a torn or foreign line is skipped with a warning."""
+    """Yield the episode records of a JSONL file; a torn or foreign line is skipped with a warning."""
+    return read_jsonl(path, FORMAT)
+
+
+def read_jsonl(path: str | os.PathLike[str], fmt: str) -> Iterator[dict[str, Any]]:
+    """Yield the records of a JSONL file whose ``"format"`` is ``fmt`` (lines written by ``append_jsonl``);
+    a torn line (a writer killed mid-write) or a foreign one is skipped with a warning."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.strip():
@@ -178,10 +184,10 @@ def read_episodes(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(raw)
             except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                warnings.warn(f"{path}:{lineno}: skipped a torn or malformed line ({len(raw)} bytes)", stacklevel=2)
+                warnings.warn(f"{path}:{lineno}: skipped a torn or malformed line ({len(raw)} bytes)", stacklevel=3)
                 continue
-            if not isinstance(record, dict) or record.get("format") != FORMAT:
-                warnings.warn(f"{path}:{lineno}: skipped a line that is not a {FORMAT} record", stacklevel=2)
+            if not isinstance(record, dict) or record.get("format") != fmt:
+                warnings.warn(f"{path}:{lineno}: skipped a line that is not a {fmt} record", stacklevel=3)
                 continue
             yield record
 

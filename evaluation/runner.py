@@ -18,7 +18,7 @@ from typing import Any
 
 from turngym.engine import Engine
 from turngym.engine.episode import EpisodeTokens
-from turngym.envs.recording import append_jsonl
+from turngym.envs.recording import append_jsonl, read_jsonl
 from turngym.evaluation.suite import Suite, SuiteTask
 
 FORMAT = "turngym.eval/1"
@@ -108,18 +108,7 @@ def episode_record(task: SuiteTask, episode: EpisodeTokens, *, sample: int, sess
 def read_records(folder: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The finished episodes of an eval folder; a line torn by a kill is skipped (its episode runs again)."""
     path = Path(folder) / EPISODES_FILE
-    if not path.exists():
-        return []
-    records = []
-    with open(path, "rb") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("format") == FORMAT:
-                records.append(record)
-    return records
+    return list(read_jsonl(path, FORMAT)) if path.exists() else []
 
 
 def read_run(folder: str | os.PathLike[str]) -> dict[str, Any]:

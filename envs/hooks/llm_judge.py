@@ -26,7 +26,7 @@ from typing import Any
 
 from turngym.envs.hooks.judge import DEFAULT_RUBRIC, JudgeHook
 from turngym.envs.messages import Message
-from turngym.envs.model_calls import Mode, RecordedClient, call_seed
+from turngym.envs.model_calls import EndpointClient, Mode, RecordedClient, call_seed
 
 Generate = Callable[[Sequence[list[Message]]], list[Any]]
 
@@ -204,7 +204,7 @@ class HFJudgeBackend:
         return [group[0].text for group in self.sampler.sample(ids, k=1, generator=generator)]
 
 
-class EndpointJudgeBackend:
+class EndpointJudgeBackend(EndpointClient):
     """One ``POST /v1/chat/completions`` per prompt through ``OpenAIPolicy`` (concurrent, timeouts, retries
     with backoff on connection errors, timeouts, 429 and 5xx); a request that still fails, or a reply
     that is not text, comes back as a ``JudgeRequestError``.
@@ -223,24 +223,17 @@ class EndpointJudgeBackend:
         backoff: float = 0.5,
         max_concurrency: int = 8,
     ):
-        from turngym.agents.openai_policy import OpenAIPolicy
-
-        self.client = OpenAIPolicy(
+        super().__init__(
             base_url,
             model,
             api_key=api_key,
-            timeout=timeout,
-            max_retries=retries,
-            backoff=backoff,
             temperature=temperature,
             max_tokens=max_tokens,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
             concurrency=max_concurrency,
-            server_extras=False,
         )
-        self.url = self.client.url
-        self.max_concurrency = max_concurrency
-        self.model_name = model
-        self.settings = {"max_tokens": max_tokens, "temperature": temperature}
 
     def __call__(self, prompts: Sequence[list[Message]]) -> list[str | JudgeRequestError]:
         return self.complete_batch(prompts, seeds=[None] * len(prompts))
@@ -252,18 +245,11 @@ class EndpointJudgeBackend:
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts))) as pool:
             return list(pool.map(lambda p, s: self.complete(p, seed=s), prompts, seeds))
 
-    def complete(self, prompt: list[Message], *, seed: int | None = None) -> str | JudgeRequestError:
+    def complete(self, prompt: list[Message], *, seed: int | None = None) -> str | JudgeRequestError:  # type: ignore[override]
         """One chat completion: the reply text, or a ``JudgeRequestError`` after the retries."""
         from turngym.agents.openai_policy import PolicyServerError
 
-        messages = [{"role": m["role"], "content": m.get("content") or ""} for m in prompt]
         try:
-            action = self.client.complete_n(messages, 1, seed=seed)[0].action
+            return super().complete(prompt, seed=seed)
         except PolicyServerError as exc:
             return JudgeRequestError(str(exc))
-        if not isinstance(action, str):
-            return JudgeRequestError(f"expected a text reply from {self.url}, got a message with tool calls")
-        return action
-
-    def close(self) -> None:
-        self.client.close()
