@@ -20,6 +20,14 @@ guess from the name pool. Measured on a 2-core machine, one torch thread: these 
 steps, 60 step-level GRPO steps) give held-out success 0.031 after SFT and 0.000 after RL; the module took 58 s.
 Longer runs did no better: 2048 oracle episodes and 800 SFT steps gave 0.086, then 0.055 after 150 RL steps (4.5
 min); hidden 128, batch 32 gave 0.06 after 200 SFT steps.
+
+With ``needle_position="end"`` (the chunk's fact closes it, so writing memory is a copy from a fixed distance), the
+SFT start is no better, so RL was not run at length: the model copies the fact's template (it writes "... has made
+a home in ..." or "The locker code of ...") but not its names, for which it writes one constant pool word
+(memory/store stays 0). Held-out success after SFT: 256 oracle episodes and 60 steps 0.000; 512 and 400 steps 0.055
+(1 min); 1024 and 800 steps with hidden 128 0.047 (5 min); one 64-word chunk (2 contexts), 4 layers, 1024 episodes
+and 600 steps 0.039 (2 min). Untried: several thousand SFT steps (induction heads), an SFT mixture with forgotten
+memories.
 """
 
 from __future__ import annotations
@@ -130,7 +138,9 @@ def test_step_grpo_trains_across_context_resets(memory_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(raises=AssertionError, strict=True, reason="measured 0.031 -> 0.000 (module docstring)")
+@pytest.mark.xfail(
+    raises=AssertionError, strict=True, reason="measured 0.031 -> 0.000; needle_position=end no better (module docstring)"
+)
 def test_step_grpo_gains_over_sft_start(memory_run):
     _, _, start, after = memory_run
     assert after - start >= MIN_GAIN, f"held-out success {start:.3f} after SFT, {after:.3f} after step-level GRPO"
