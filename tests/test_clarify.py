@@ -274,3 +274,25 @@ def test_the_card_example_runs():
 @pytest.mark.parametrize("check_name", list(CHECKS))
 def test_conformance(check_name):
     CHECKS[check_name](ENV_ID)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_booking_answers_are_the_missing_value_asked_for_at_full_gain_and_guessed_at_chance(split):
+    env, rng = make(families=["booking"], split=split), np.random.default_rng(0)
+    wins, chance, n = 0.0, 0.0, 400
+    for seed in range(n):
+        env.reset(seed=seed)
+        facts = env.state.task.facts
+        assert tuple(facts["candidates"]) in (clarify_tasks.DAYS, clarify_tasks.CLOCK)
+        assert facts["answers"] == {c: c for c in facts["candidates"]} and facts["value"] in facts["candidates"]
+        guess = facts["candidates"][int(rng.integers(len(facts["candidates"])))]
+        *_, info = env.fork().step(f"<answer>{guess}</answer>")
+        wins += info["reward_parts"]["outcome"]
+        chance += 1 / len(facts["candidates"])
+        obs, _, _, _, info = env.step(env.oracle_action())
+        assert obs[0]["content"] == f"Book it for {facts['value']}."
+        assert info["reward_parts"]["info_gain"] == pytest.approx(math.log2(len(facts["candidates"])))
+        *_, info = env.step(env.oracle_action())
+        assert info["reward_parts"]["outcome"] == 1.0 and env.state.task.answer == facts["value"]
+    assert 1 / 8 - 1e-9 <= chance / n <= 1 / 7 + 1e-9
+    assert abs(wins - chance) < 3 * math.sqrt(chance)  # a guess without asking: within three standard deviations of chance

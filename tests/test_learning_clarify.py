@@ -1,36 +1,34 @@
 """The learning proof on a dialogue env: a tiny model, cold-started by SFT, learns to ask before answering on
 turngym/Clarify-v0 with GRPO.
 
-The env is baselines/configs/clarify_sft.yaml's: the logic family of the train split ("Zoe is faster than Omar. Omar
-is faster than Iris. Uma is also in the group. Who is the fastest of the four?"), two turns. The model is a random
-tiny Llama (hidden 128) with a word vocabulary that covers the family.
+The env is baselines/configs/clarify_sft.yaml's: the booking family of the train split ("Please book a taxi for Mia
+this afternoon. I have not told you the hour. Which hour do you book?"; the user's reply "Book it for 3." puts the
+value right before the agent's turn, and the answer is that value: one of 7 weekdays or 8 hours), two turns. The
+model is a random tiny Llama (hidden 64) with a word vocabulary that covers the family, both splits.
 
-1. A mixed oracle plays 512 episodes, recorded to JSONL: it asks about the newcomer ("What about Uma?", a shorter
-   form of the env oracle's question that the user answers the same way) and then answers as the env's oracle does;
-   in GUESS_SHARE of the episodes it answers at once with one of the two names instead (right half the time).
-   SFT on them (clarify_sft.yaml) gives a start that mostly guesses.
-2. From that model, GRPO (clarify_grpo.yaml): asking first and answering right earns 1.0, a guess 0.45 on average.
-3. Held-out greedy success (seeds no training step draws) must rise by at least MIN_GAIN, and the trained policy must
-   ask before answering on most held-out episodes.
+1. A mixed oracle plays 512 episodes, recorded to JSONL: the env's oracle ("What is the day?", then the value told),
+   except that in GUESS_SHARE (0.7) of the episodes it answers at once with a fixed guess, the first candidate.
+   SFT on them (clarify_sft.yaml, 800 steps) gives a start that always guesses (greedy).
+2. From that model, GRPO (clarify_grpo.yaml, 60 steps): asking first and answering right earns about 1.18, a guess
+   about 0.08 on average.
+3. Greedy success on the held-out seeds must rise by at least MIN_GAIN on the test split (templates and names
+   that training never shows; their words are in the vocabulary, untrained) and on the train split's unseen
+   seeds, and the trained policy must ask first on most of those episodes.
 
-Held-out seeds, not the test split: the test split's people are names the train split never shows, and its two
-comparisons ("slowest", "heaviest") are words the train split never asks about; a word-level model copies only
-names it has trained on, so it cannot answer those.
-
-Not reached yet (hence the strict xfail; measured on 2 shared cores): the cold start learns the format and when to
-ask, but not to copy the right name, neither into the question nor into the answer: its SFT loss levels off near 0.5
-per token and it answers with one frequent name. Held-out greedy success: 0.04 after SFT (150 steps, hidden 64,
-the env's long question, asking first 0.00) and 0.016 after 60 GRPO steps; 0.04 after 600 steps (asking first 0.59);
-0.04 after 800 steps at hidden 128 with the short question "What about Uma?" (asking first 0.00); 0.00 with guess
-share 0.5 and lr 1e-2 (asking first 1.00). With the committed configs the whole test (170 s) measured 0.039 after SFT and
-0.016 after GRPO, asking first 0.00 before and after. GRPO has nothing to reinforce while no answer is right. What is left to
-try: a longer SFT or a larger model until the names are copied, then GRPO.
+Measured on 2 shared cores (the whole file 92 s of wall time, GRPO 49 s of it): held-out success 0.19 -> 0.78 on the
+test split (asking first 0.00 -> 0.73) and 0.19 -> 0.95 on the train split's seeds (asking first 0.00 -> 1.00);
+rollout success rose from 0.40 to about 0.95 by step 5. Settings that did not make it: a uniformly drawn guess
+instead of the fixed one (the cold start then does not copy the told value; 300 SFT steps: no gain; 800 steps with
+guess share 0.6: +0.36 on train seeds, +0.19 on the test split, asking first 0.48 there); hidden 128 (no gain);
+guess share 0.6 with the fixed guess (+0.76 on train seeds but +0.29 on the test split); max_new_tokens 12 (cuts
+"<ask>What is the hour?</ask>" before its end). An earlier attempt on the logic family, whose answer is a name at a
+varying position, never learned to copy the name (held-out success 0.04 after SFT, about 0 after GRPO).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +44,7 @@ from turngym.baselines.metrics import read_metrics
 from turngym.baselines.run import build_policy, env_kwargs, make_vec_env
 from turngym.baselines.sft import train_sft
 from turngym.engine import Engine, play_episodes
+from turngym.envs.dialogue.clarify_tasks import CLOCK, DAYS
 from turngym.envs.vector import make_vec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "baselines" / "configs"
@@ -53,16 +52,12 @@ SFT_CONFIG, GRPO_CONFIG = CONFIGS / "clarify_sft.yaml", CONFIGS / "clarify_grpo.
 MIXED_EPISODES = 512
 GUESS_SHARE = 0.7
 MIN_GAIN = 0.3
-UNMET = (
-    "not reached yet: the tiny word model learns when to ask but not to copy the names (held-out success 0.04 after "
-    "SFT, about 0 after GRPO); see the module docstring"
-)
-NAMES_ASKED = re.compile(r"between (\w+) and (\w+)")  # the oracle's question: the newcomer, then the one it is compared with
+CANDIDATES = {"<ask>What is the day?</ask>": DAYS, "<ask>What is the hour?</ask>": CLOCK}  # the oracle's questions
 
 
 class GuessingOracle:
-    """The env's oracle, except that in ``share`` of the episodes it answers at once with a name its question
-    would have named (one of the two names the answer can be)."""
+    """The env's oracle, except that in ``share`` of the episodes it answers at once with a fixed guess, the
+    first candidate ("Monday", "1"): right 1/7 or 1/8 of the time, and nothing to learn but "guess" itself."""
 
     def __init__(self, share: float, seed: int = 0):
         self.share, self.rng = share, np.random.default_rng(seed)
@@ -70,13 +65,8 @@ class GuessingOracle:
     def act_envs(self, vec, indices):
         actions = vec.call("oracle_action", indices=list(indices))
         for i, action in actions.items():
-            names = NAMES_ASKED.search(action)
-            if not (action.startswith("<ask>") and names):
-                continue
-            if self.rng.random() < self.share:
-                actions[i] = f"<answer>{names[1 + int(self.rng.integers(2))]}</answer>"
-            else:
-                actions[i] = f"<ask>What about {names[1]}?</ask>"
+            if action in CANDIDATES and self.rng.random() < self.share:
+                actions[i] = f"<answer>{CANDIDATES[action][0]}</answer>"
         return actions
 
 
@@ -85,8 +75,9 @@ def record_mixture(config: TrainConfig, path: Path, episodes: int) -> None:
         play_episodes(vec, GuessingOracle(GUESS_SHARE), episodes)
 
 
-def held_out(config: TrainConfig, model: Path | None, split: str = "train") -> tuple[float, float]:
-    """Greedy success on the held-out seeds, and the share of those episodes whose first action is an ``<ask>``."""
+def held_out(config: TrainConfig, model: Path | None, split: str) -> tuple[float, float]:
+    """Greedy success on ``split`` at the held-out seeds, and the share of those episodes whose first action is
+    an ``<ask>``."""
     config = dataclasses.replace(config, env_kwargs={**config.env_kwargs, "split": split})
     if model is not None:
         config = dataclasses.replace(config, model=str(model))
@@ -101,7 +92,7 @@ def first_action(episode) -> str:
     return next((m.get("content") or "") for m in episode.trajectory.messages if m.get("role") == "assistant")
 
 
-def test_clarify_vocabulary_covers_the_logic_family():
+def test_clarify_vocabulary_covers_the_booking_family():
     import turngym
 
     raw = yaml.safe_load(SFT_CONFIG.read_text())
@@ -122,7 +113,6 @@ def test_clarify_vocabulary_covers_the_logic_family():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=UNMET)
 def test_sft_then_grpo_learns_to_ask_before_answering_on_clarify(tmp_path):
     data = tmp_path / "mixture.jsonl"
     data.touch()  # the SFT config checks that its data file exists; the episodes are recorded into it below
@@ -134,13 +124,16 @@ def test_sft_then_grpo_learns_to_ask_before_answering_on_clarify(tmp_path):
     overrides = [f"model={cold}", f"out_dir={out}", "eval_every=0", "checkpoint_every=0", "tensorboard=false"]
     config = load_config(GRPO_CONFIG, overrides)
     assert (config.env_id, config.env_kwargs, config.max_turns) == (sft.env_id, sft.env_kwargs, sft.max_turns)
-    start, start_asks = held_out(config, None)
-    assert start_asks < 0.5, f"the SFT start should mostly guess, but asked first on {start_asks:.2f} of held-out episodes"
+    start = {split: held_out(config, None, split) for split in ("test", "train")}
+    assert start["test"][1] < 0.5, f"the SFT start should mostly guess, but asked first on {start['test'][1]:.2f}"
 
+    began = time.perf_counter()
     train_grpo(config, resume=False)
     records = read_metrics(out / "metrics.jsonl")
     assert len(records) == config.steps and all(r["rollout/errors"] == 0 for r in records)
-    after, asks = held_out(config, out / "final_model")
-    print(f"held-out success {start:.3f} -> {after:.3f}, asked first {start_asks:.2f} -> {asks:.2f}")
-    assert after - start >= MIN_GAIN, f"held-out success {start:.3f} after SFT, {after:.3f} after GRPO"
-    assert asks > 0.5, f"the trained policy asked first on only {asks:.2f} of held-out episodes"
+    after = {split: held_out(config, out / "final_model", split) for split in ("test", "train")}
+    print(f"GRPO {time.perf_counter() - began:.0f} s; (success, asked first) after SFT {start}, after GRPO {after}")
+    for split in ("test", "train"):  # the test split: unseen templates and names; train: unseen seeds
+        (before, _), (success, asks) = start[split], after[split]
+        assert success - before >= MIN_GAIN, f"{split}: held-out success {before:.3f} after SFT, {success:.3f} after GRPO"
+        assert asks > 0.5, f"{split}: the trained policy asked first on only {asks:.2f} of held-out episodes"

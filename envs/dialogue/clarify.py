@@ -10,7 +10,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from turngym.envs.core import AgentEnv, Reply, Task
-from turngym.envs.dialogue.clarify_tasks import FAMILIES, SPLITS, draw_problem, names_variable, normalise_answer, words
+from turngym.envs.dialogue.clarify_tasks import (
+    DEFAULT_FAMILIES,
+    FAMILIES,
+    SPLITS,
+    draw_problem,
+    names_variable,
+    normalise_answer,
+    words,
+)
 from turngym.envs.dialogue.user import UserProfile, UserSimulator
 from turngym.envs.hooks.base import StepContext
 from turngym.envs.hooks.rules import TurnCost
@@ -74,7 +82,9 @@ class ClarifyEnv(AgentEnv):
         QuestBench-style underspecified problems with exactly one missing variable, generated from
         the seed: arithmetic word problems ("Mia buys some boxes of pens. Each box holds 6 pens.
         ..."; candidates 1..9), planning (a schedule with one missing duration; 1..5 hours) and
-        logic (a comparison chain with one missing relation; two candidates). The missing value
+        logic (a comparison chain with one missing relation; two candidates); on request also
+        booking ("Please book a taxi for Mia. I have not told you the hour."; the answer is the
+        missing value itself: one of the 7 weekdays or an afternoon hour 1..8). The missing value
         is drawn uniformly from its candidates and every candidate gives a different answer, so a
         guess without asking is right with probability 1 / len(candidates). The simulated user
         (``user``) owns the problem: it knows the missing value; asked about a value the problem
@@ -86,7 +96,7 @@ class ClarifyEnv(AgentEnv):
         sentence made vague: "some boxes"). After ``<ask>``: the user's reply as a user message.
     Action:
         ``<ask>question</ask>``: a message to the user (one per turn); ``<answer>N</answer>``: the
-        final answer (a number, an hour such as 17, or a name). ``</ask>`` is a stop string.
+        final answer (a number, an hour such as 17, a name or a weekday). ``</ask>`` is a stop string.
     Rewards:
         ``outcome``: 1.0 when the answer is right (case and a final full stop ignored; "17:00" =
         "17"), at the end. ``info_gain`` (hook, each ask step): entropy in bits of the uniform
@@ -100,7 +110,7 @@ class ClarifyEnv(AgentEnv):
         ``max_invalid_actions`` malformed actions (no tag, both tags, several ``<ask>``, an empty question).
     Arguments:
         split: "train" or "test" (disjoint (template, missing variable) units and person names).
-        families: a list of "arithmetic", "planning", "logic" (default all three).
+        families: a list of "arithmetic", "planning", "logic", "booking" (default the first three).
         user: "rule" (``ClarifyUser``) or any ``UserSimulator`` (e.g. ``users.RuleUser()``), forked for
             every episode; its profile's facts are each variable's sentence, keyed by variable.
         turn_cost: the cost of a turn (default 0.05). normalise_info_gain: info gain in [0, 1].
@@ -129,7 +139,7 @@ class ClarifyEnv(AgentEnv):
     def __init__(
         self,
         split: str = "train",
-        families: Sequence[str] = FAMILIES,
+        families: Sequence[str] = DEFAULT_FAMILIES,
         user: str | UserSimulator = "rule",
         turn_cost: float = 0.05,
         normalise_info_gain: bool = False,

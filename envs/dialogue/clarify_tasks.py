@@ -1,9 +1,11 @@
 """Underspecified problems for ``turngym/Clarify-v0``: one variable's value is left out; only the user knows it.
 
-Three families: ``arithmetic`` word problems (candidates 1..9), ``planning`` (a schedule with one
-missing duration, candidates 1..5 hours) and ``logic`` (a comparison chain with one missing
-relation, two candidates). Every problem's gold answer differs for each candidate value, so a guess
-without asking is right with probability 1 / len(candidates) exactly (uniform prior).
+Four families: ``arithmetic`` word problems (candidates 1..9), ``planning`` (a schedule with one
+missing duration, candidates 1..5 hours), ``logic`` (a comparison chain with one missing
+relation, two candidates) and ``booking`` (a booking without its day, the 7 weekdays, or its
+afternoon hour, 1..8; the answer is that value itself). Every problem's gold answer differs for
+each candidate value, so a guess without asking is right with probability 1 / len(candidates)
+exactly (uniform prior).
 
 Held-out split: within each family, a quarter of the (template, missing variable) units and a
 quarter of the person names (by a BLAKE2 hash) are ``"test"``; the rest are ``"train"``.
@@ -20,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-FAMILIES = ("arithmetic", "planning", "logic")
+FAMILIES = ("arithmetic", "planning", "logic", "booking")
+DEFAULT_FAMILIES = FAMILIES[:3]  # the env's default; "booking" is asked for by name
 SPLITS = ("train", "test")
 TEST_SHARE = 0.25
 NAMES = (
@@ -86,6 +89,8 @@ class Problem:
 
 DIGITS = tuple(str(i) for i in range(1, 10))
 HOURS = tuple(str(i) for i in range(1, 6))
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+CLOCK = tuple(str(i) for i in range(1, 9))  # afternoon hours, one digit each
 
 
 def _v(values: Mapping[str, Any], *names: str) -> list[int]:
@@ -200,6 +205,33 @@ LOGIC = [
     ("weight", "heavier", "lighter", "heaviest", "lightest"),
 ]
 TEMPLATES += tuple(_logic(*row, end) for row in LOGIC for end in ("top", "bottom"))
+
+
+def _booking(id_: str, thing: str, unit: str) -> Template:
+    """Book ``thing`` for {P}; the one variable, the day or the hour, is left out; the answer is its value."""
+    day = unit == "day"
+    return Template(
+        id=f"booking-{id_}",
+        family="booking",
+        intro=f"Please book {thing} for {{P}}{'' if day else ' this afternoon'}.",
+        variables=(V(unit, "Book it for {v}.", f"I have not told you the {unit}.", (unit, "date" if day else "time", "when")),),
+        question=f"Which {unit} do you book?",
+        answer=lambda values: values[unit],
+        candidates=DAYS if day else CLOCK,
+    )
+
+
+BOOKING = [
+    ("restaurant", "a table at the restaurant", "day"),
+    ("haircut", "a haircut", "day"),
+    ("dentist", "a visit to the dentist", "day"),
+    ("hotel", "a room at the hotel", "day"),
+    ("cinema", "two seats at the cinema", "day"),
+    ("museum", "a tour of the museum", "day"),
+    ("taxi", "a taxi", "hour"),
+    ("court", "a tennis court", "hour"),
+]
+TEMPLATES += tuple(_booking(*row) for row in BOOKING)
 BY_ID = {t.id: t for t in TEMPLATES}
 
 
