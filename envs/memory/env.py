@@ -72,7 +72,8 @@ class MemoryQAEnv(AgentEnv):
         names: 0 (default) invents fresh names per task; n > 0 draws them from a fixed pool of n words
         per split (a small vocabulary, for tiny models). needle_position: "random" (default: each fact at
         a random sentence boundary of its chunk) or "end" (a chunk's facts close it, right before the
-        memory is written: an easier copy, for tiny models).
+        memory is written: an easier copy, for tiny models). attributes: None (default: all) or the
+        attributes facts draw from, e.g. ["lives_in"] (every answer a one-word town, for tiny models).
         Plus every ``AgentEnv`` argument.
     Example:
         >>> import turngym
@@ -113,9 +114,11 @@ class MemoryQAEnv(AgentEnv):
         question_first: bool = False,
         names: int = 0,
         needle_position: str = "random",
+        attributes: Sequence[str] | None = None,
         **kwargs: Any,
     ):
         self._names, self._needle_position = names, needle_position
+        self._attributes = None if attributes is None else tuple(attributes)
         if memory not in ("tools", "overwrite"):
             raise ValueError(f"memory must be 'tools' or 'overwrite', got {memory!r}")
         if not isinstance(memory_chars, int) or memory_chars < 16:
@@ -147,6 +150,7 @@ class MemoryQAEnv(AgentEnv):
                     "haystack": haystack,
                     "names": self._names,
                     "needle_position": self._needle_position,
+                    "attributes": self._attributes,
                 }.items()
             )
         )

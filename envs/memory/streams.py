@@ -52,7 +52,7 @@ import numpy as np
 from turngym.envs.memory.haystack import HAYSTACKS, Haystack, haystack
 from turngym.envs.search.metrics import normalize_answer
 
-__all__ = ["COMPETENCIES", "SPLITS", "Fact", "MemoryStream", "Question", "exact_match", "multihop"]
+__all__ = ["ATTRIBUTES", "COMPETENCIES", "SPLITS", "Fact", "MemoryStream", "Question", "exact_match", "multihop"]
 
 COMPETENCIES = ("AR", "TTL", "LRU", "CR", "MH")
 SPLITS = ("train", "test")
@@ -125,6 +125,7 @@ _CLASSIFY = (
 _PREFIX = {"fact": "Fact", "update": "Update", "example": "Example"}
 _PERSON_ATTRS = ("lives_in", "works_for", "pet", "birthday", "code")
 _RANDOM_ATTRS = ("lives_in", "works_for", "pet", "birthday", "code", "headquartered_in")
+ATTRIBUTES = _RANDOM_ATTRS
 _ATTR_WEIGHTS = np.array([0.3, 0.2, 0.1, 0.1, 0.1, 0.2])
 _COLOURS = ("teal", "amber", "crimson", "violet", "ochre", "silver", "olive", "ivory", "coral", "indigo", "scarlet", "jade")
 _MONTHS = (
@@ -251,6 +252,8 @@ class MemoryStream:
         needle_position: ``"random"`` (default) puts each fact at a random sentence boundary of its
             chunk; ``"end"`` puts a chunk's facts after its haystack (writing memory right after the
             chunk is then a copy from a fixed place, easy for tiny test models).
+        attributes: None (default: all) or the attributes the random facts draw from, a subset of
+            ``ATTRIBUTES`` (``("lives_in",)``: every fact a one-word town, for tiny test models).
     """
 
     seed: int
@@ -265,6 +268,7 @@ class MemoryStream:
     haystack: str = "wiki+world"
     names: int = 0
     needle_position: str = "random"
+    attributes: tuple[str, ...] | None = None
     _plan: _Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -294,6 +298,11 @@ class MemoryStream:
             raise ValueError(f"expected split to be 'train' or 'test', got {self.split!r}")
         if self.needle_position not in NEEDLE_POSITIONS:
             raise ValueError(f"expected needle_position to be one of {NEEDLE_POSITIONS}, got {self.needle_position!r}")
+        if self.attributes is not None:
+            attrs = (self.attributes,) if isinstance(self.attributes, str) else tuple(self.attributes)
+            if not attrs or any(a not in ATTRIBUTES for a in attrs) or len(set(attrs)) != len(attrs):
+                raise ValueError(f"expected attributes to be None or distinct names from {ATTRIBUTES}, got {self.attributes!r}")
+            object.__setattr__(self, "attributes", attrs)
         if self.haystack not in HAYSTACKS:
             raise ValueError(f"expected haystack to be one of {HAYSTACKS}, got {self.haystack!r}")
         object.__setattr__(self, "_plan", _Planner(self).plan())
@@ -509,8 +518,10 @@ class _Planner:
         pools["works_for"] = pools["works_for"][: len(pools["works_for"]) - chains]
         people = people[chains:]
         companies = list(pools["works_for"])
+        attrs = s.attributes or _RANDOM_ATTRS
+        weights = _ATTR_WEIGHTS[[_RANDOM_ATTRS.index(a) for a in attrs]]
         while len(self.drafts) < s.num_facts:
-            attr = _RANDOM_ATTRS[int(np.searchsorted(np.cumsum(_ATTR_WEIGHTS), r.random() * _ATTR_WEIGHTS.sum()))]
+            attr = attrs[int(np.searchsorted(np.cumsum(weights), r.random() * weights.sum()))]
             options = companies if attr == "headquartered_in" else people
             subject = next((x for x in (self.pick(options) for _ in range(8)) if (x, attr) not in self.state), None)
             if subject is None:
