@@ -24,7 +24,10 @@ Earlier attempts (full fact sentences in memory, the oracle's data only, step_gr
 learns the formats but never copies the fact's names (memory/store stays 0): 256 episodes and 60 SFT steps gave
 0.031 after SFT and 0.000 after 60 step-level GRPO steps; 2048 episodes and 800 steps 0.086, then 0.055 after 150
 steps; hidden 128 0.06; with needle_position=end 0.000-0.055 after SFT (up to 1024 episodes, 800 steps, hidden 128).
-Untried: several thousand SFT steps (induction heads), a smaller system prompt.
+With a fixed guess that is right 1 time in 12 (a pool town instead of ``nothing``, as the Clarify proof's fixed
+guess; forget share 0.7): 1024 episodes and 1000 SFT steps gave 0.102 after SFT and 0.086 after 60 GRPO steps; 2048
+episodes and 1500 SFT steps 0.102 and 0.102: the greedy start is the fixed guess, and sampled rollouts copy too rarely
+for GRPO to find. Untried: several thousand SFT steps (induction heads), a smaller system prompt.
 """
 
 from __future__ import annotations
