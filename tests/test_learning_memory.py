@@ -47,7 +47,8 @@ from turngym.baselines.metrics import read_metrics
 from turngym.baselines.run import build_policy, env_kwargs
 from turngym.baselines.sft import train_sft
 from turngym.engine import play_episodes
-from turngym.envs.memory.streams import _COMPANY_WORDS, _MONTHS, ATTRIBUTES, MemoryStream
+from turngym.envs.memory.streams import ATTRIBUTES, MemoryStream
+from turngym.envs.memory.templates import _COMPANY_WORDS, _MONTHS
 from turngym.envs.vector import make_vec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "baselines" / "configs"

@@ -57,9 +57,9 @@ class TurnGame(abc.ABC):
         """Where ``agent``'s actions end (its parser's stop strings by default)."""
         return self.action_space(agent).parser.stop_strings
 
+    @abc.abstractmethod
     def oracle_action(self) -> Action:
         """A scripted move for the current agent (the opponent ``SeatEnv`` plays by default)."""
-        raise NotImplementedError(f"{type(self).__name__} has no scripted player")
 
     def step_reward(self, agent: str) -> float:
         weights = self.reward_weights(agent)
