@@ -137,11 +137,13 @@ class UserSeatGame(TurnGame):
         self.infos = {a: {"task_id": info["task_id"], "turn": 0, "reward_parts": {}, "error": None} for a in self.possible_agents}
 
     def act(self, action: Action) -> None:
+        from turngym.envs.vector.sync import step_env
+
         self._begin_act()
         if self.current == "agent":
-            trial = self.env.fork()
+            trial = self.env.fork()  # a trial step tells a message to the user from a tool call or an answer
             self.proxy.asked, self.proxy.pending = None, None
-            trial.step(action)
+            result = step_env(trial, action)
             if self.proxy.asked is not None:  # a message to the user: the user answers it first
                 self.waiting = action
                 said = self.proxy.asked[-1].get("content") if self.proxy.asked else ""
@@ -149,18 +151,18 @@ class UserSeatGame(TurnGame):
                 self.current = "user"
                 self.infos["agent"] = {**self.infos["agent"], "reward_parts": {}, "error": None}
                 return
-            self._step_env(action)
+            self.env = trial  # the trial's step is the step
+            self._record(result)
             return
-        text = action if isinstance(action, str) else str((action or {}).get("content") or "") if isinstance(action, dict) else ""
+        text = action if isinstance(action, str) else str(action.get("content") or "") if isinstance(action, dict) else ""
         self.conversations["user"].append(assistant_message(text))
         self.proxy.pending = text
         pending, self.waiting = self.waiting, None
-        self._step_env(pending)
+        self._record(step_env(self.env, pending))
 
-    def _step_env(self, action: Action) -> None:
-        from turngym.envs.vector.sync import step_env
-
-        obs, reward, terminated, truncated, info, *_ = step_env(self.env, action)
+    def _record(self, result: tuple) -> None:
+        """The env's step (a ``step_env`` tuple) in the agent's conversation, rewards and infos; the end of the game."""
+        obs, reward, terminated, truncated, info, *_ = result
         self.proxy.pending = None
         self.conversations["agent"] = copy_messages(self.env.state.messages) if self.env.state else self.conversations["agent"]
         parts = dict(info["reward_parts"])
