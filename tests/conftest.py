@@ -40,3 +40,15 @@ def guess():
     env = turngym.make("turngym/GuessNumber-v0", high=100)
     yield env
     env.close()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny random model and its byte tokenizer saved as a local model folder (no download)."""
+    from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny")
+    tokenizer = tiny_tokenizer("bytes")
+    tiny_model(tokenizer, seed=1).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -9,19 +9,9 @@ from typer.testing import CliRunner
 
 from turngym.agents.hf_policy import HFPolicy
 from turngym.agents.policy_server import PolicyServer
-from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
 from turngym.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny")
-    tokenizer = tiny_tokenizer("bytes")
-    tiny_model(tokenizer, seed=1).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def invoke(*args):

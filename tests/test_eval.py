@@ -190,17 +190,6 @@ def test_an_eval_killed_with_sigkill_resumes_to_the_report_of_an_uninterrupted_r
     assert _report_without_timing(killed_dir) == _report_without_timing(tmp_path / "whole")
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
-
-    folder = tmp_path_factory.mktemp("tiny")
-    tokenizer = tiny_tokenizer("bytes")
-    tiny_model(tokenizer, seed=1).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def test_an_hf_model_folder_is_evaluated_with_seeded_sampling(model_dir, tmp_path):
     args = ["eval", "--env", "turngym/GuessNumber-v0", "--set", "max_turns=2", "--seeds", "3", "-n", "2"]
     args += ["--policy", "hf", "--model", str(model_dir), "--max-new-tokens", "6", "--num-envs", "4"]
