@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ class RetrievalServerError(TurngymError, RuntimeError):
     """The retrieval server could not start, or stopped unexpectedly."""
 
 
-class _ApiError(Exception):
+class ApiError(Exception):
     """A request the server answers with a JSON error instead of results."""
 
     def __init__(self, status: int, error: str, detail: str) -> None:
@@ -56,6 +57,64 @@ class _ApiError(Exception):
         self.status = status
         self.error = error
         self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a ``/retrieve`` request may ask: most queries, largest ``topk``, the ``topk`` when it sends none, body size."""
+
+    max_queries: int = 512
+    max_topk: int = 100
+    default_topk: int = 3
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_topk <= self.max_topk:
+            raise ValueError(f"default_topk must be between 1 and max_topk={self.max_topk}, got {self.default_topk}")
+        if self.max_queries < 1:
+            raise ValueError(f"max_queries must be >= 1, got {self.max_queries}")
+        if self.max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be >= 1, got {self.max_body_bytes}")
+
+
+class GroupedSearch:
+    """Answers many requests with one ``search_batch`` call per distinct ``k``, counting the calls.
+
+    Each request gets exactly what ``search_batch(its_queries, its_k)`` returns for a retriever whose rows are
+    independent. Shared by the micro-batcher here and the Ray Serve replicas (``ray_serve.py``).
+    """
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.batches = 0
+        """``search_batch`` calls made so far."""
+        self.batched_queries = 0
+        """Queries sent through ``search_batch`` so far."""
+
+    def run(self, requests: Sequence[tuple[list[str], int]]) -> list[list[list[Hit]] | Exception]:
+        """One outcome per ``(queries, k)`` request: its hits, or the exception its group's call raised."""
+        groups: dict[int, list[int]] = {}
+        for i, (_, k) in enumerate(requests):
+            groups.setdefault(k, []).append(i)
+        outcomes: list[list[list[Hit]] | Exception] = [[] for _ in requests]
+        for k, members in groups.items():
+            flat = [q for i in members for q in requests[i][0]]
+            try:
+                results = self.retriever.search_batch(flat, k)
+                if len(results) != len(flat):
+                    raise RuntimeError(f"search_batch returned {len(results)} result lists for {len(flat)} queries")
+            except Exception as exc:
+                for i in members:
+                    outcomes[i] = exc
+                continue
+            self.batches += 1
+            self.batched_queries += len(flat)
+            start = 0
+            for i in members:
+                n = len(requests[i][0])
+                outcomes[i] = list(results[start : start + n])
+                start += n
+        return outcomes
 
 
 @dataclass(slots=True)
@@ -70,8 +129,7 @@ class MicroBatcher:
 
     A batch is the first queued job plus every job that queued while the previous batch ran, plus those arriving
     within ``max_wait_s`` of taking the first, stopping early once ``max_batch_queries`` queries are collected.
-    Jobs are grouped by ``k``: one ``search_batch`` call per distinct ``k`` in the batch, so each job gets
-    exactly what ``search_batch(its_queries, its_k)`` returns for a retriever whose rows are independent.
+    A batch goes through ``GroupedSearch``: one ``search_batch`` call per distinct ``k``.
     """
 
     def __init__(self, retriever: Retriever, *, max_wait_s: float = 0.0, max_batch_queries: int = 512) -> None:
@@ -80,16 +138,23 @@ class MicroBatcher:
         if max_batch_queries < 1:
             raise ValueError(f"max_batch_queries must be >= 1, got {max_batch_queries}")
         self.retriever = retriever
+        self.search = GroupedSearch(retriever)
         self.max_wait_s = max_wait_s
         self.max_batch_queries = max_batch_queries
-        self.batches = 0
-        """``search_batch`` calls made so far."""
-        self.batched_queries = 0
-        """Queries sent through ``search_batch`` so far."""
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+
+    @property
+    def batches(self) -> int:
+        """``search_batch`` calls made so far."""
+        return self.search.batches
+
+    @property
+    def batched_queries(self) -> int:
+        """Queries sent through ``search_batch`` so far."""
+        return self.search.batched_queries
 
     @property
     def pending(self) -> int:
@@ -143,26 +208,12 @@ class MicroBatcher:
             self._execute(jobs)
 
     def _execute(self, jobs: list[_Job]) -> None:
-        groups: dict[int, list[_Job]] = {}
-        for job in jobs:
-            if job.future.set_running_or_notify_cancel():  # False: the caller gave up while it queued
-                groups.setdefault(job.k, []).append(job)
-        for k, group in groups.items():
-            flat = [q for job in group for q in job.queries]
-            try:
-                results = self.retriever.search_batch(flat, k)
-                if len(results) != len(flat):
-                    raise RuntimeError(f"search_batch returned {len(results)} result lists for {len(flat)} queries")
-            except Exception as exc:
-                for job in group:
-                    job.future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.batched_queries += len(flat)
-            start = 0
-            for job in group:
-                job.future.set_result(list(results[start : start + len(job.queries)]))
-                start += len(job.queries)
+        live = [job for job in jobs if job.future.set_running_or_notify_cancel()]  # False: the caller gave up
+        for job, outcome in zip(live, self.search.run([(job.queries, job.k) for job in live]), strict=True):
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
 
 
 @dataclass(slots=True)
@@ -176,7 +227,8 @@ class ServerStats:
     requests_failed: int = 0
 
 
-def _num_docs(retriever: Retriever) -> int | None:
+def num_docs_of(retriever: Retriever) -> int | None:
+    """The retriever's corpus size (``num_docs`` or ``len()``), None when it cannot tell."""
     n = getattr(retriever, "num_docs", None)
     if isinstance(n, int):
         return n
@@ -190,26 +242,27 @@ def _type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _parse_request(body: bytes, *, max_queries: int, max_topk: int, default_topk: int) -> tuple[list[str], int, bool]:
-    """``(queries, topk, return_scores)`` from a request body, or an ``_ApiError`` saying what was expected."""
+def parse_request(body: bytes, limits: Limits) -> tuple[list[str], int, bool]:
+    """``(queries, topk, return_scores)`` from a request body, or an ``ApiError`` saying what was expected."""
+    max_queries, max_topk, default_topk = limits.max_queries, limits.max_topk, limits.default_topk
     if not body.strip():
-        raise _ApiError(400, "malformed_json", f"empty request body; expected a JSON object like {EXPECTED_BODY}")
+        raise ApiError(400, "malformed_json", f"empty request body; expected a JSON object like {EXPECTED_BODY}")
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _ApiError(400, "malformed_json", f"request body is not valid JSON ({exc}); expected {EXPECTED_BODY}") from None
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON ({exc}); expected {EXPECTED_BODY}") from None
     if not isinstance(payload, dict):
-        raise _ApiError(422, "invalid_request", f"expected a JSON object like {EXPECTED_BODY}, got a JSON {_type_name(payload)}")
+        raise ApiError(422, "invalid_request", f"expected a JSON object like {EXPECTED_BODY}, got a JSON {_type_name(payload)}")
     if "queries" not in payload:
-        raise _ApiError(422, "invalid_request", f"missing field 'queries' (a list of strings); expected {EXPECTED_BODY}")
+        raise ApiError(422, "invalid_request", f"missing field 'queries' (a list of strings); expected {EXPECTED_BODY}")
     queries = payload["queries"]
     if not isinstance(queries, list):
-        raise _ApiError(422, "invalid_request", f"field 'queries' must be a list of strings, got {_type_name(queries)}")
+        raise ApiError(422, "invalid_request", f"field 'queries' must be a list of strings, got {_type_name(queries)}")
     for i, q in enumerate(queries):
         if not isinstance(q, str):
-            raise _ApiError(422, "invalid_request", f"queries[{i}] must be a string, got {_type_name(q)}")
+            raise ApiError(422, "invalid_request", f"queries[{i}] must be a string, got {_type_name(q)}")
     if len(queries) > max_queries:
-        raise _ApiError(
+        raise ApiError(
             422,
             "too_many_queries",
             f"too many queries: got {len(queries)}, this server accepts at most {max_queries} per request",
@@ -218,28 +271,27 @@ def _parse_request(body: bytes, *, max_queries: int, max_topk: int, default_topk
     if topk is None or topk == 0:  # Search-R1 falls back to its default topk for any falsy value
         topk = default_topk
     elif isinstance(topk, bool) or not isinstance(topk, int):
-        raise _ApiError(422, "invalid_request", f"field 'topk' must be an integer or null, got {_type_name(topk)}")
+        raise ApiError(422, "invalid_request", f"field 'topk' must be an integer or null, got {_type_name(topk)}")
     elif not 1 <= topk <= max_topk:
-        raise _ApiError(
-            422, "topk_out_of_range", f"topk must be between 1 and {max_topk} (or null/0 for the default), got {topk}"
-        )
+        raise ApiError(422, "topk_out_of_range", f"topk must be between 1 and {max_topk} (or null/0 for the default), got {topk}")
     return_scores = payload.get("return_scores", False)
     if not isinstance(return_scores, bool):
-        raise _ApiError(422, "invalid_request", f"field 'return_scores' must be true or false, got {_type_name(return_scores)}")
+        raise ApiError(422, "invalid_request", f"field 'return_scores' must be true or false, got {_type_name(return_scores)}")
     return queries, topk, return_scores
 
 
-async def _read_body(request: Request, max_body_bytes: int) -> bytes:
+async def read_body(request: Request, max_body_bytes: int) -> bytes:
+    """The request's body, or ``ApiError`` 413 past ``max_body_bytes`` (checked while it streams in)."""
     too_large = f"request body larger than {max_body_bytes} bytes; send fewer or shorter queries"
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise _ApiError(413, "body_too_large", too_large)
+        raise ApiError(413, "body_too_large", too_large)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_body_bytes:
-            raise _ApiError(413, "body_too_large", too_large)
+            raise ApiError(413, "body_too_large", too_large)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -249,13 +301,67 @@ def _score(value: float) -> float | None:
     return score if math.isfinite(score) else None  # JSON has no NaN/inf
 
 
-def _format_result(hits: Sequence[Sequence[Hit]], return_scores: bool) -> list[list[dict[str, Any]]]:
+def format_result(hits: Sequence[Sequence[Hit]], return_scores: bool) -> list[list[dict[str, Any]]]:
+    """The ``result`` field: one list per query, scored ``{"document", "score"}`` entries or bare documents."""
     if return_scores:
         return [
             [{"document": {"id": h.document.id, "contents": h.document.contents}, "score": _score(h.score)} for h in row]
             for row in hits
         ]
     return [[{"id": h.document.id, "contents": h.document.contents} for h in row] for row in hits]
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    """``{"error": <code>, "detail": <message>}`` with the error's HTTP status."""
+    return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+
+
+async def answer_retrieve(
+    request: Request, limits: Limits, stats: ServerStats, search: Callable[[list[str], int], Awaitable[list[list[Hit]]]]
+) -> JSONResponse:
+    """``POST /retrieve``: parse the body, ``await search(queries, topk)``, answer Search-R1's JSON; counts in ``stats``.
+
+    ``search`` may raise ``ApiError`` (its status is answered); any other exception is a 500 ``retriever_failed``.
+    """
+    try:
+        body = await read_body(request, limits.max_body_bytes)
+        queries, topk, return_scores = parse_request(body, limits)
+    except ApiError as exc:
+        stats.requests_rejected += 1
+        return error_response(exc)
+    hits: list[list[Hit]] = []
+    if queries:
+        try:
+            hits = await search(queries, topk)
+        except ApiError as exc:
+            stats.requests_failed += 1
+            return error_response(exc)
+        except Exception as exc:
+            stats.requests_failed += 1
+            return error_response(ApiError(500, "retriever_failed", f"retriever failed: {type(exc).__name__}: {exc}"))
+    stats.requests_served += 1
+    stats.queries_served += len(queries)
+    return JSONResponse({"result": format_result(hits, return_scores)})
+
+
+def health_body(
+    retriever: Retriever, num_docs: int | None, stats: ServerStats, search: GroupedSearch, limits: Limits
+) -> dict[str, Any]:
+    """``GET /health``: liveness and counters."""
+    batches = search.batches
+    return {
+        "status": "ok",
+        "retriever": type(retriever).__name__,
+        "num_docs": num_docs,
+        "uptime_s": round(time.monotonic() - stats.started_at, 3),
+        "requests_served": stats.requests_served,
+        "queries_served": stats.queries_served,
+        "requests_rejected": stats.requests_rejected,
+        "requests_failed": stats.requests_failed,
+        "search_batch_calls": batches,
+        "mean_batch_queries": round(search.batched_queries / batches, 2) if batches else None,
+        "limits": dataclasses.asdict(limits),
+    }
 
 
 def create_app(
@@ -280,17 +386,12 @@ def create_app(
             (0: merge only what queued while the previous call ran).
         num_docs: corpus size for ``/health`` when the retriever has neither ``num_docs`` nor ``len()``.
     """
-    if not 1 <= default_topk <= max_topk:
-        raise ValueError(f"default_topk must be between 1 and max_topk={max_topk}, got {default_topk}")
-    if max_queries < 1:
-        raise ValueError(f"max_queries must be >= 1, got {max_queries}")
-    if max_body_bytes < 1:
-        raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
+    limits = Limits(max_queries, max_topk, default_topk, max_body_bytes)
 
     batcher = MicroBatcher(retriever, max_wait_s=batch_wait_s, max_batch_queries=max_queries)
     stats = ServerStats()
     if num_docs is None:
-        num_docs = _num_docs(retriever)
+        num_docs = num_docs_of(retriever)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -302,61 +403,22 @@ def create_app(
     app.state.batcher = batcher
     app.state.stats = stats
 
-    def error_response(exc: _ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+    async def search(queries: list[str], k: int) -> list[list[Hit]]:
+        try:
+            future = batcher.submit(queries, k)
+        except RuntimeError:
+            raise ApiError(503, "shutting_down", "the retrieval server is shutting down") from None
+        return await asyncio.wrap_future(future)
 
     @app.post("/retrieve")
     async def retrieve(request: Request) -> JSONResponse:
         """Search-R1's endpoint: ``{"queries", "topk", "return_scores"}`` -> ``{"result": [...]}``."""
-        try:
-            body = await _read_body(request, max_body_bytes)
-            queries, topk, return_scores = _parse_request(
-                body, max_queries=max_queries, max_topk=max_topk, default_topk=default_topk
-            )
-        except _ApiError as exc:
-            stats.requests_rejected += 1
-            return error_response(exc)
-        if queries:
-            try:
-                future = batcher.submit(queries, topk)
-            except RuntimeError:
-                stats.requests_failed += 1
-                return error_response(_ApiError(503, "shutting_down", "the retrieval server is shutting down"))
-            try:
-                hits = await asyncio.wrap_future(future)
-            except Exception as exc:
-                stats.requests_failed += 1
-                detail = f"retriever failed: {type(exc).__name__}: {exc}"
-                return error_response(_ApiError(500, "retriever_failed", detail))
-        else:
-            hits = []
-        stats.requests_served += 1
-        stats.queries_served += len(queries)
-        return JSONResponse({"result": _format_result(hits, return_scores)})
+        return await answer_retrieve(request, limits, stats, search)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         """Liveness and counters."""
-        batches = batcher.batches
-        return {
-            "status": "ok",
-            "retriever": type(retriever).__name__,
-            "num_docs": num_docs,
-            "uptime_s": round(time.monotonic() - stats.started_at, 3),
-            "requests_served": stats.requests_served,
-            "queries_served": stats.queries_served,
-            "requests_rejected": stats.requests_rejected,
-            "requests_failed": stats.requests_failed,
-            "search_batch_calls": batches,
-            "queued_requests": batcher.pending,
-            "mean_batch_queries": round(batcher.batched_queries / batches, 2) if batches else None,
-            "limits": {
-                "max_queries": max_queries,
-                "max_topk": max_topk,
-                "default_topk": default_topk,
-                "max_body_bytes": max_body_bytes,
-            },
-        }
+        return {**health_body(retriever, num_docs, stats, batcher.search, limits), "queued_requests": batcher.pending}
 
     return app
 
@@ -408,7 +470,7 @@ def serve(
     from turngym.tools.retrieval.index import load_index, read_manifest
 
     retriever = load_index(index_dir)
-    num_docs = _num_docs(retriever)
+    num_docs = num_docs_of(retriever)
     if num_docs is None:
         num_docs = read_manifest(index_dir).get("num_docs")
     server = RetrievalServer(
