@@ -11,6 +11,9 @@ as they are (``tool_role="template"``; a ChatML template such as SmolLM2's then 
 turn), or turned into a user turn that starts with the tool's name (``tool_role="user"``, for
 templates without a tool role; see ``TOOL_AS_USER``). Tool schemas go to the template as ``tools=``;
 a template that ignores them (SmolLM2's) gets them written into the system message instead.
+
+``TemplateTokenPolicy`` is the part of a ``TokenPolicy`` built on this (``start``, ``append``,
+``observe``); ``HFPolicy`` samples locally, ``OpenAITokenPolicy`` through a completions server.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from turngym.envs.messages import Message
+from turngym.agents.trajectory import Sample, TokenTrajectory
+from turngym.envs.messages import Message, copy_messages
 
 ToolRole = Literal["template", "user"]
 TOOL_ROLES: tuple[str, ...] = ("template", "user")
@@ -182,6 +186,66 @@ def special_ids(tokenizer: Any) -> set[int]:
     """Ids of the tokenizer's special tokens (bos, eos, pad and added special tokens such as ``<|im_start|>``)."""
     added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
     return set(tokenizer.all_special_ids) | {i for i, token in added.items() if getattr(token, "special", False)}
+
+
+class TemplateTokenPolicy:
+    """``start``, ``append`` and ``observe`` of a ``TokenPolicy`` whose trajectories are chat-template tokens.
+
+    Subclasses set ``tokenizer``, ``tools`` and ``tool_role`` through ``__init__`` and add ``sample``
+    (k continuations of ``traj.token_ids``, each a ``Sample`` with its exact ids and log-probs).
+    """
+
+    def __init__(self, tokenizer: Any, tools: Sequence[dict] | None = None, tool_role: ToolRole = "template"):
+        self.tokenizer = tokenizer
+        self.tools = list(tools) if tools else None
+        self.tool_role: ToolRole = tool_role
+        self.closing = assistant_closing(tokenizer, self.tools, tool_role=tool_role)  # checks the template early
+
+    def start(self, messages: Sequence[Message]) -> TokenTrajectory:
+        """A new trajectory: the reset observation as prompt tokens (mask 0) ending with the generation prompt."""
+        ids = prompt_ids(self.tokenizer, messages, self.tools, tool_role=self.tool_role)
+        traj = TokenTrajectory(messages=copy_messages(list(messages)))
+        traj.extend_prompt(ids)
+        return traj
+
+    def append(self, traj: TokenTrajectory, sample: Sample) -> None:
+        """Add the policy's chosen sample: its tokens with mask 1 and their log-probs; its text as the action."""
+        if not self._awaits_action(traj):
+            raise ValueError(
+                "expected a trajectory that awaits an action (after start or observe), got one that ends with an action"
+            )
+        traj.extend_policy(list(sample.token_ids), list(sample.logprobs))
+        traj.messages.append({"role": "assistant", "content": sample.text})
+
+    def observe(self, traj: TokenTrajectory, new_messages: Sequence[Message]) -> None:
+        """Add the env's reply (mask 0): the closing of the policy's turn, the new messages, the generation prompt."""
+        if self._awaits_action(traj):
+            raise ValueError(
+                "expected the policy's action (append) before the env's next messages, got none since the last observation"
+            )
+        action_ids = traj.token_ids[traj.turn_starts[-1] :]
+        ids = continuation_ids(
+            self.tokenizer,
+            traj.messages,
+            new_messages,
+            self.tools,
+            after_policy_action=True,
+            action_ids=action_ids,
+            tool_role=self.tool_role,
+        )
+        traj.extend_prompt(ids)
+        traj.messages.extend(copy_messages(list(new_messages)))
+
+    def check_awaiting(self, trajs: Sequence[TokenTrajectory]) -> None:
+        """Raise unless every trajectory awaits an action (``sample`` calls this first)."""
+        for i, traj in enumerate(trajs):
+            if not self._awaits_action(traj):
+                raise ValueError(
+                    f"expected trajectory {i} to await an action (after start or observe), got one ending with an action"
+                )
+
+    def _awaits_action(self, traj: TokenTrajectory) -> bool:
+        return not traj.mask or traj.mask[-1] == 0
 
 
 def _name(tokenizer: Any) -> str:

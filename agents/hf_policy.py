@@ -31,14 +31,16 @@ from typing import Any
 import torch
 
 from turngym.agents.base import PolicyOutput
-from turngym.agents.chat_tokens import ToolRole, assistant_closing, continuation_ids, prompt_ids
+from turngym.agents.chat_tokens import TemplateTokenPolicy, ToolRole, prompt_ids
 from turngym.agents.sampler import Sample, StepSampler
 from turngym.agents.trajectory import TokenTrajectory
-from turngym.envs.messages import Message, copy_messages
+from turngym.envs.messages import Message
 
 
-class HFPolicy:
+class HFPolicy(TemplateTokenPolicy):
     """A causal LM policy over token trajectories (``TokenPolicy``; ``act_batch`` too).
+
+    ``start``, ``append`` and ``observe`` come from ``TemplateTokenPolicy``; ``sample`` runs ``sampler``.
 
     Arguments:
         model, tokenizer: a transformers causal LM and its tokenizer (with a chat template).
@@ -67,9 +69,6 @@ class HFPolicy:
         prefix_cache: bool = True,
     ):
         self.model = model
-        self.tokenizer = tokenizer
-        self.tools = list(tools) if tools else None
-        self.tool_role: ToolRole = tool_role
         self.sampler = StepSampler(
             model,
             tokenizer,
@@ -80,7 +79,7 @@ class HFPolicy:
             top_k=top_k,
             prefix_cache=prefix_cache,
         )
-        self.closing = assistant_closing(tokenizer, self.tools, tool_role=tool_role)  # checks the template early
+        super().__init__(tokenizer, tools, tool_role)
 
     @classmethod
     def from_pretrained(
@@ -116,13 +115,6 @@ class HFPolicy:
         return cls(model.eval(), tokenizer, **kwargs)
 
     # ---- token trajectories --------------------------------------------------------------------
-    def start(self, messages: Sequence[Message]) -> TokenTrajectory:
-        """A new trajectory: the reset observation as prompt tokens (mask 0) ending with the generation prompt."""
-        ids = prompt_ids(self.tokenizer, messages, self.tools, tool_role=self.tool_role)
-        traj = TokenTrajectory(messages=copy_messages(list(messages)))
-        traj.extend_prompt(ids)
-        return traj
-
     def sample(
         self,
         trajs: Sequence[TokenTrajectory],
@@ -134,11 +126,7 @@ class HFPolicy:
         stop: Sequence[str] | None = None,
     ) -> list[list[Sample]]:
         """k continuations of each trajectory (each trajectory's tokens encoded once); settings override the policy's."""
-        for i, traj in enumerate(trajs):
-            if not self._awaits_action(traj):
-                raise ValueError(
-                    f"expected trajectory {i} to await an action (after start or observe), got one ending with an action"
-                )
+        self.check_awaiting(trajs)
         return self.sampler.sample(
             [t.token_ids for t in trajs],
             k,
@@ -147,34 +135,6 @@ class HFPolicy:
             max_new_tokens=max_new_tokens,
             stop=stop,
         )
-
-    def append(self, traj: TokenTrajectory, sample: Sample) -> None:
-        """Add the policy's chosen sample: its tokens with mask 1 and their log-probs; its text as the action."""
-        if not self._awaits_action(traj):
-            raise ValueError(
-                "expected a trajectory that awaits an action (after start or observe), got one that ends with an action"
-            )
-        traj.extend_policy(list(sample.token_ids), list(sample.logprobs))
-        traj.messages.append({"role": "assistant", "content": sample.text})
-
-    def observe(self, traj: TokenTrajectory, new_messages: Sequence[Message]) -> None:
-        """Add the env's reply (mask 0): the closing of the policy's turn, the new messages, the generation prompt."""
-        if self._awaits_action(traj):
-            raise ValueError(
-                "expected the policy's action (append) before the env's next messages, got none since the last observation"
-            )
-        action_ids = traj.token_ids[traj.turn_starts[-1] :]
-        ids = continuation_ids(
-            self.tokenizer,
-            traj.messages,
-            new_messages,
-            self.tools,
-            after_policy_action=True,
-            action_ids=action_ids,
-            tool_role=self.tool_role,
-        )
-        traj.extend_prompt(ids)
-        traj.messages.extend(copy_messages(list(new_messages)))
 
     def teacher_forced(self, traj: TokenTrajectory, token_ids: Sequence[int]) -> Sample:
         """A sample made of given tokens (a demonstration, e.g. the env's oracle action) with the model's log-probs.
@@ -197,9 +157,6 @@ class HFPolicy:
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         reason = "eos" if tokens[-1] in self.sampler.eos_ids else "stop"
         return Sample(token_ids=tokens, logprobs=logprobs[0, len(traj.token_ids) :].tolist(), text=text, finish_reason=reason)
-
-    def _awaits_action(self, traj: TokenTrajectory) -> bool:
-        return not traj.mask or traj.mask[-1] == 0
 
     # ---- stateless (evaluation) ------------------------------------------------------------------
     def act_batch(self, conversations: Sequence[Sequence[Message]]) -> list[PolicyOutput]:

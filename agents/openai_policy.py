@@ -5,7 +5,8 @@ retries and exponential backoff on connection errors, timeouts, 429 and 5xx answ
 message with ``tool_calls`` comes back as a message dict (the env's parsers read it); plain text as
 a string. With ``logprobs=True`` the sampled tokens' log-probs come back too, and their ids when
 the server names tokens as ``token_id:N`` (vLLM's ``return_tokens_as_token_ids``, which
-``turngym serve policy`` honours as well).
+``turngym serve policy`` honours as well). Its trajectories hold messages; for the exact token ids a
+trainer needs (ids in and out over ``/v1/completions``, nothing re-tokenised) use ``OpenAITokenPolicy``.
 
 >>> policy = OpenAIPolicy("http://127.0.0.1:8000", "smollm2", stop=["</answer>"])  # doctest: +SKIP
 >>> policy.act_batch([[{"role": "user", "content": "2+2? Reply <answer>N</answer>."}]])[0].action  # doctest: +SKIP
@@ -149,12 +150,13 @@ class OpenAIPolicy:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
             return list(pool.map(fn, conversations))
 
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to the endpoint; retry what may pass; raise ``PolicyServerError`` naming the URL otherwise."""
+    def post(self, body: dict[str, Any], url: str | None = None) -> dict[str, Any]:
+        """POST ``body`` to ``url`` (the chat endpoint by default); retry what may pass; else ``PolicyServerError`` naming it."""
+        url = url or self.url
         try:
             response = post_retrying(
                 self.client,
-                self.url,
+                url,
                 body,
                 retries=self.max_retries,
                 backoff_s=self.backoff,
@@ -162,13 +164,13 @@ class OpenAIPolicy:
                 describe=_error_text,
             )
         except RetriesExhausted as exc:
-            raise PolicyServerError(f"POST {self.url} failed after {exc}") from None
+            raise PolicyServerError(f"POST {url} failed after {exc}") from None
         if response.status_code != 200:
-            raise PolicyServerError(f"POST {self.url} failed with HTTP {response.status_code}: {_error_text(response)}")
+            raise PolicyServerError(f"POST {url} failed with HTTP {response.status_code}: {_error_text(response)}")
         try:
             return response.json()
         except ValueError:
-            raise PolicyServerError(f"{self.url} answered 200 with a body that is not JSON: {response.text[:200]!r}") from None
+            raise PolicyServerError(f"{url} answered 200 with a body that is not JSON: {response.text[:200]!r}") from None
 
     def close(self) -> None:
         self.client.close()
@@ -204,14 +206,21 @@ def _parse_choice(choice: Any, url: str) -> PolicyOutput:
     action: Action = content
     if message.get("tool_calls"):
         action = {"role": "assistant", "content": content or None, "tool_calls": message["tool_calls"]}
-    stop = choice.get("stop_reason")
-    if isinstance(action, str) and isinstance(stop, str) and choice.get("finish_reason") == "stop" and not action.endswith(stop):
-        action += stop  # the server cut the stop string off; the env needs it to close the tag
+    if isinstance(action, str):
+        action = with_stop_string(action, choice)
     entries = ((choice.get("logprobs") or {}).get("content")) or []
     logprobs = [float(e["logprob"]) for e in entries] if entries else None
     ids = [_TOKEN_ID.fullmatch(str(e.get("token", ""))) for e in entries]
     token_ids = [int(m.group(1)) for m in ids] if entries and all(ids) else None
     return PolicyOutput(action=action, token_ids=token_ids, logprobs=logprobs)
+
+
+def with_stop_string(text: str, choice: dict[str, Any]) -> str:
+    """``text`` with the stop string that ended the choice put back where the server cut it off (the env needs it)."""
+    stop = choice.get("stop_reason")
+    if isinstance(stop, str) and choice.get("finish_reason") == "stop" and not text.endswith(stop):
+        return text + stop
+    return text
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -1,10 +1,14 @@
 """A local transformers model behind an OpenAI-compatible HTTP API (``turngym serve policy``).
 
 ``POST /v1/chat/completions`` samples through ``HFPolicy`` (chat template, stop strings, ``n``
-samples from one shared prefix encoding, per-token log-probs), ``GET /v1/models`` lists the one
-model, ``GET /health`` answers ok. Concurrent requests with the same settings are sampled together (one batch, one model).
-Beyond OpenAI's fields it reads vLLM's ``include_stop_str_in_output`` (keep the stop string in the
-text) and ``return_tokens_as_token_ids`` (log-prob entries name tokens as ``token_id:N``).
+samples from one shared prefix encoding, per-token log-probs); ``POST /v1/completions`` takes the
+prompt as text or, as vLLM does, as token ids, and with ``return_token_ids`` answers each choice's
+sampled ``token_ids`` and the ``prompt_token_ids`` (token in, token out, for ``OpenAITokenPolicy``).
+``GET /v1/models`` lists the one model, ``GET /health`` answers ok. Concurrent requests with the
+same settings are sampled together (one batch, one model). Beyond OpenAI's fields it reads vLLM's
+``include_stop_str_in_output`` (keep the stop string in the text), ``return_tokens_as_token_ids``
+(log-prob entries name tokens as ``token_id:N``) and ``return_token_ids``. Log-probs are the
+sampling ones, under ``log_softmax(logits / temperature)``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,24 @@ class ChatRequest(BaseModel):
     logprobs: bool = False
     include_stop_str_in_output: bool = False
     return_tokens_as_token_ids: bool = False
+
+
+class CompletionRequest(BaseModel):
+    """The fields of a completion request that the server reads: ``prompt`` is text or token ids (one prompt)."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    prompt: list[int] | str | list[Any]
+    temperature: float = Field(1.0, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=64)
+    seed: int | None = None
+    logprobs: int | None = Field(None, ge=0)
+    include_stop_str_in_output: bool = False
+    return_tokens_as_token_ids: bool = False
+    return_token_ids: bool = False
 
 
 class Batcher:
@@ -132,43 +155,87 @@ def create_app(policy: HFPolicy, model_name: str, *, max_tokens_limit: int = 409
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "turngym"}]}
 
-    @app.post("/v1/chat/completions")
-    def chat(request: ChatRequest) -> Any:
-        if request.model not in (None, model_name):
-            return error(404, f"model {request.model!r} is not served here; this server serves {model_name!r}", "not_found_error")
-        limit = request.max_completion_tokens or request.max_tokens or policy.sampler.max_new_tokens
+    def check(model: str | None, max_tokens: int | None, stop: str | list[str] | None) -> tuple[int, list[str]] | JSONResponse:
+        """The request's token limit and stop strings, or the error answer for a wrong model or limit."""
+        if model not in (None, model_name):
+            return error(404, f"model {model!r} is not served here; this server serves {model_name!r}", "not_found_error")
+        limit = max_tokens or policy.sampler.max_new_tokens
         if limit > max_tokens_limit:
             return error(400, f"expected max_tokens <= {max_tokens_limit}, got {limit}")
-        stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or policy.sampler.stop)
+        return limit, [stop] if isinstance(stop, str) else list(stop or policy.sampler.stop)
+
+    def sample(prompt: list[int], request: ChatRequest | CompletionRequest, limit: int, stop: list[str]) -> Any:
         try:
-            prompt = prompt_ids(policy.tokenizer, request.messages, request.tools or policy.tools, tool_role=policy.tool_role)
-        except (ChatTemplateError, ValueError) as exc:
-            return error(400, str(exc))
-        try:
-            samples = batcher.submit(
+            return batcher.submit(
                 prompt, request.n, max_new_tokens=limit, stop=stop, temperature=request.temperature, seed=request.seed
             )
         except ValueError as exc:
             return error(400, str(exc))
-        choices = [_choice(i, s, stop, request, policy.tokenizer) for i, s in enumerate(samples)]
+
+    def answer(kind: str, prompt: list[int], samples: list[Sample], choices: list[dict[str, Any]]) -> dict[str, Any]:
         completion = sum(len(s.token_ids) for s in samples)
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
+            "id": f"{'chatcmpl' if kind == 'chat.completion' else 'cmpl'}-{uuid.uuid4().hex[:24]}",
+            "object": kind,
             "created": int(time.time()),
             "model": model_name,
             "choices": choices,
             "usage": {"prompt_tokens": len(prompt), "completion_tokens": completion, "total_tokens": len(prompt) + completion},
         }
 
+    @app.post("/v1/chat/completions")
+    def chat(request: ChatRequest) -> Any:
+        checked = check(request.model, request.max_completion_tokens or request.max_tokens, request.stop)
+        if isinstance(checked, JSONResponse):
+            return checked
+        limit, stop = checked
+        try:
+            prompt = prompt_ids(policy.tokenizer, request.messages, request.tools or policy.tools, tool_role=policy.tool_role)
+        except (ChatTemplateError, ValueError) as exc:
+            return error(400, str(exc))
+        samples = sample(prompt, request, limit, stop)
+        if isinstance(samples, JSONResponse):
+            return samples
+        choices = [_choice(i, s, stop, request, policy.tokenizer) for i, s in enumerate(samples)]
+        return answer("chat.completion", prompt, samples, choices)
+
+    @app.post("/v1/completions")
+    def completions(request: CompletionRequest) -> Any:
+        checked = check(request.model, request.max_tokens, request.stop)
+        if isinstance(checked, JSONResponse):
+            return checked
+        limit, stop = checked
+        if request.logprobs:
+            return error(400, f"this server returns sampled tokens' log-probs only: expected logprobs 0, got {request.logprobs}")
+        if request.top_p is not None and request.top_p != policy.sampler.top_p:
+            served = policy.sampler.top_p
+            return error(400, f"this server samples with top_p={served}: expected that or none, got {request.top_p}")
+        if isinstance(request.prompt, str):
+            prompt = list(policy.tokenizer(request.prompt)["input_ids"])
+        elif all(isinstance(t, int) for t in request.prompt):
+            prompt = list(request.prompt)
+        else:
+            return error(400, f"expected one prompt per request (a string or a list of token ids), got {request.prompt!r:.80}")
+        samples = sample(prompt, request, limit, stop)
+        if isinstance(samples, JSONResponse):
+            return samples
+        choices = [_completion_choice(i, s, stop, request, prompt, policy.tokenizer) for i, s in enumerate(samples)]
+        return answer("text_completion", prompt, samples, choices)
+
     return app
 
 
-def _choice(index: int, sample: Sample, stop: list[str], request: ChatRequest, tokenizer: Any) -> dict[str, Any]:
+def _cut(sample: Sample, stop: list[str], keep_stop: bool) -> tuple[str, str | None]:
+    """The sample's text cut at the stop string it ended with (kept when ``keep_stop``), and that string."""
     text, matched = sample.text, None
     if sample.finish_reason == "stop":
         at, matched = min(((text.find(s), s) for s in stop if s in text), default=(len(text), None))
-        text = text[: at + len(matched)] if matched and request.include_stop_str_in_output else text[:at]
+        text = text[: at + len(matched)] if matched and keep_stop else text[:at]
+    return text, matched
+
+
+def _choice(index: int, sample: Sample, stop: list[str], request: ChatRequest, tokenizer: Any) -> dict[str, Any]:
+    text, matched = _cut(sample, stop, request.include_stop_str_in_output)
     choice: dict[str, Any] = {
         "index": index,
         "message": {"role": "assistant", "content": text},
@@ -188,6 +255,32 @@ def _choice(index: int, sample: Sample, stop: list[str], request: ChatRequest, t
                 for t, lp in zip(sample.token_ids, sample.logprobs, strict=True)
             ]
         }
+    return choice
+
+
+def _completion_choice(
+    index: int, sample: Sample, stop: list[str], request: CompletionRequest, prompt: list[int], tokenizer: Any
+) -> dict[str, Any]:
+    """One choice in vLLM's completion format; ``token_ids`` are every sampled token, the stop or eos token included."""
+    text, matched = _cut(sample, stop, request.include_stop_str_in_output)
+    choice: dict[str, Any] = {
+        "index": index,
+        "text": text,
+        "logprobs": None,
+        "finish_reason": "length" if sample.finish_reason == "length" else "stop",
+        "stop_reason": matched,
+    }
+    if request.logprobs is not None:
+        pieces = [tokenizer.decode([t]) for t in sample.token_ids]
+        choice["logprobs"] = {
+            "tokens": [f"token_id:{t}" for t in sample.token_ids] if request.return_tokens_as_token_ids else pieces,
+            "token_logprobs": list(sample.logprobs),
+            "top_logprobs": None,
+            "text_offset": [0, *accumulate(len(p) for p in pieces[:-1])] if pieces else [],
+        }
+    if request.return_token_ids:
+        choice["token_ids"] = list(sample.token_ids)
+        choice["prompt_token_ids"] = list(prompt)
     return choice
 
 

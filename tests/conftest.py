@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
 import pytest
 
 import turngym
+
+POLICY_SEED = 3  # the weights of ``policy_dir``: ``tiny_model(tiny_tokenizer("bytes"), seed=POLICY_SEED)``
 
 
 def pytest_configure(config):
@@ -52,3 +61,36 @@ def model_dir(tmp_path_factory):
     tiny_model(tokenizer, seed=1).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory):
+    """The tiny model that ``policy_server`` serves (seed ``POLICY_SEED``), saved as a local model folder."""
+    from turngym.agents.tiny_lm import tiny_model, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-policy")
+    tokenizer = tiny_tokenizer("bytes")
+    tiny_model(tokenizer, seed=POLICY_SEED).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def policy_server(policy_dir):
+    """``turngym serve policy`` on ``policy_dir`` as a separate process on a free port (model name "tiny"): its base URL."""
+    command = [sys.executable, "-m", "turngym", "serve", "policy", "--model", str(policy_dir), "--port", "0", "--name", "tiny"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(120, proc.kill)  # a server that never prints its banner must not hang the suite
+    watchdog.start()
+    banner = proc.stdout.readline()
+    watchdog.cancel()
+    match = re.search(r"model 'tiny' from .* at (http://127\.0\.0\.1:\d+)/v1", banner)
+    if not match:
+        proc.kill()
+        pytest.fail(f"no banner from the policy server: {banner!r} {proc.stderr.read()}")
+    yield match.group(1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "shutting down" in out

@@ -1,15 +1,10 @@
-"""OpenAIPolicy against a real local server process (``turngym serve policy`` on a tiny model), plus retries,
-timeouts and bad URLs against a scripted ``http.server``."""
+"""OpenAIPolicy against a real local server process (``turngym serve policy`` on a tiny model: conftest's
+``policy_server``), plus retries, timeouts and bad URLs against a scripted ``http.server``."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import torch
+from conftest import POLICY_SEED
 
 from turngym.agents.chat_tokens import prompt_ids
 from turngym.agents.logprobs import sequence_logprobs
@@ -30,52 +26,22 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-policy")
-    tok = tiny_tokenizer("bytes")
-    tiny_model(tok, seed=3).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def server(tiny_dir):
-    """``turngym serve policy`` as a separate process on a free port: yields its base URL."""
-    command = [sys.executable, "-m", "turngym", "serve", "policy", "--model", str(tiny_dir), "--port", "0", "--name", "tiny"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    watchdog = threading.Timer(120, proc.kill)  # a server that never prints its banner must not hang the suite
-    watchdog.start()
-    banner = proc.stdout.readline()
-    watchdog.cancel()
-    match = re.search(r"model 'tiny' from .* at (http://127\.0\.0\.1:\d+)/v1", banner)
-    if not match:
-        proc.kill()
-        pytest.fail(f"no banner from the policy server: {banner!r} {proc.stderr.read()}")
-    yield match.group(1)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "shutting down" in out
+@pytest.mark.slow  # starts the server process (torch and transformers imports)
+def test_server_lists_its_model_and_answers_health(policy_server):
+    assert httpx.get(f"{policy_server}/v1/models").json()["data"][0]["id"] == "tiny"
+    assert httpx.get(f"{policy_server}/health").json()["status"] == "ok"
 
 
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
-def test_server_lists_its_model_and_answers_health(server):
-    assert httpx.get(f"{server}/v1/models").json()["data"][0]["id"] == "tiny"
-    assert httpx.get(f"{server}/health").json()["status"] == "ok"
-
-
-@pytest.mark.slow  # starts the server process (torch and transformers imports)
-def test_actions_come_back_with_the_sampled_tokens_and_their_logprobs(server, tiny_dir):
-    with OpenAIPolicy(server, "tiny", max_tokens=12, logprobs=True, concurrency=4) as policy:
-        before = httpx.get(f"{server}/health").json()
+def test_actions_come_back_with_the_sampled_tokens_and_their_logprobs(policy_server):
+    with OpenAIPolicy(policy_server, "tiny", max_tokens=12, logprobs=True, concurrency=4) as policy:
+        before = httpx.get(f"{policy_server}/health").json()
         outputs = policy.act_batch(CONVERSATIONS)
-        after = httpx.get(f"{server}/health").json()
+        after = httpx.get(f"{policy_server}/health").json()
     assert len(outputs) == len(CONVERSATIONS) == after["requests"] - before["requests"]
     assert after["sampler_calls"] - before["sampler_calls"] < len(CONVERSATIONS)  # concurrent requests were batched
     tok = tiny_tokenizer("bytes")
-    model = tiny_model(tok, seed=3)  # the served weights, rebuilt locally
+    model = tiny_model(tok, seed=POLICY_SEED)  # the served weights, rebuilt locally
     for conversation, out in zip(CONVERSATIONS, outputs, strict=True):
         assert isinstance(out.action, str) and 1 <= len(out.token_ids) == len(out.logprobs) <= 12
         assert out.action == tok.decode(out.token_ids, skip_special_tokens=True)
@@ -87,10 +53,10 @@ def test_actions_come_back_with_the_sampled_tokens_and_their_logprobs(server, ti
 
 
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
-def test_seeded_requests_repeat_and_n_samples_share_one_prompt(server):
+def test_seeded_requests_repeat_and_n_samples_share_one_prompt(policy_server):
     body = {"model": "tiny", "messages": CONVERSATIONS[0], "max_tokens": 8, "seed": 7, "n": 3}
-    first = httpx.post(f"{server}/v1/chat/completions", json=body).json()
-    again = httpx.post(f"{server}/v1/chat/completions", json=body).json()
+    first = httpx.post(f"{policy_server}/v1/chat/completions", json=body).json()
+    again = httpx.post(f"{policy_server}/v1/chat/completions", json=body).json()
     texts = [c["message"]["content"] for c in first["choices"]]
     assert texts == [c["message"]["content"] for c in again["choices"]]
     assert len(set(texts)) > 1  # three different samples of one prompt
@@ -98,36 +64,37 @@ def test_seeded_requests_repeat_and_n_samples_share_one_prompt(server):
 
 
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
-def test_stop_strings_are_cut_or_kept_and_the_action_keeps_them(server):
+def test_stop_strings_are_cut_or_kept_and_the_action_keeps_them(policy_server):
     body = {"model": "tiny", "messages": CONVERSATIONS[1], "max_tokens": 64, "seed": 1, "stop": LETTERS}
-    cut = httpx.post(f"{server}/v1/chat/completions", json=body).json()["choices"][0]
-    kept = httpx.post(f"{server}/v1/chat/completions", json={**body, "include_stop_str_in_output": True}).json()["choices"][0]
+    cut = httpx.post(f"{policy_server}/v1/chat/completions", json=body).json()["choices"][0]
+    kept_body = {**body, "include_stop_str_in_output": True}
+    kept = httpx.post(f"{policy_server}/v1/chat/completions", json=kept_body).json()["choices"][0]
     assert cut["finish_reason"] == "stop" and cut["stop_reason"] in LETTERS
     assert kept["message"]["content"] == cut["message"]["content"] + cut["stop_reason"]
     assert not any(c in cut["message"]["content"] for c in LETTERS)
     assert parse_completion({"choices": [cut]}).action == kept["message"]["content"]  # the stop string is put back for the env
-    with OpenAIPolicy(server, "tiny", max_tokens=64, stop=LETTERS, extra_body={"seed": 1}) as policy:
+    with OpenAIPolicy(policy_server, "tiny", max_tokens=64, stop=LETTERS, extra_body={"seed": 1}) as policy:
         assert policy.act_batch([CONVERSATIONS[1]])[0].action == kept["message"]["content"]
 
 
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
-def test_server_errors_name_the_problem_and_are_not_retried(server):
-    with OpenAIPolicy(server, "gpt-9", max_retries=3, backoff=5.0) as policy:
+def test_server_errors_name_the_problem_and_are_not_retried(policy_server):
+    with OpenAIPolicy(policy_server, "gpt-9", max_retries=3, backoff=5.0) as policy:
         start = time.monotonic()
         with pytest.raises(
             PolicyServerError, match=r"completions failed with HTTP 404: model 'gpt-9' is not served here.*'tiny'"
         ):
             policy.act_batch([CONVERSATIONS[0]])
         assert time.monotonic() - start < 4  # a 4xx is not retried
-    bad = httpx.post(f"{server}/v1/chat/completions", json={"model": "tiny", "messages": [], "max_tokens": 0})
+    bad = httpx.post(f"{policy_server}/v1/chat/completions", json={"model": "tiny", "messages": [], "max_tokens": 0})
     assert bad.status_code == 400 and "messages" in bad.json()["error"]["message"]
 
 
 class Scripted(BaseHTTPRequestHandler):
-    """Answers each POST from the server's script: (status, body, delay seconds)."""
+    """Answers each POST from the server's script: (status, body, delay seconds); keeps the request bodies."""
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null"))
         self.server.requests += 1
         status, body, delay = self.server.script.pop(0) if self.server.script else (200, COMPLETION, 0)
         time.sleep(delay)
@@ -162,7 +129,7 @@ COMPLETION = {
 @pytest.fixture
 def scripted():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    httpd.script, httpd.requests = [], 0
+    httpd.script, httpd.requests, httpd.bodies = [], 0, []
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -228,17 +195,17 @@ def test_serve_policy_reports_a_folder_that_is_no_model(tmp_path):
 
 
 @pytest.mark.slow  # starts the server process (torch and transformers imports)
-def test_the_token_protocol_asks_for_k_choices_in_one_request_and_plays_through_the_engine(server):
+def test_the_token_protocol_asks_for_k_choices_in_one_request_and_plays_through_the_engine(policy_server):
     import turngym
     from turngym.agents import TokenPolicy
     from turngym.engine import Engine
 
-    with OpenAIPolicy(server, "tiny", max_tokens=8, logprobs=True) as policy:
+    with OpenAIPolicy(policy_server, "tiny", max_tokens=8, logprobs=True) as policy:
         assert isinstance(policy, TokenPolicy)
         traj = policy.start(CONVERSATIONS[0])
-        before = httpx.get(f"{server}/health").json()["requests"]
+        before = httpx.get(f"{policy_server}/health").json()["requests"]
         samples = policy.sample([traj], 3, temperature=1.0, max_new_tokens=5)[0]
-        assert httpx.get(f"{server}/health").json()["requests"] - before == 1  # n = 3 in one request
+        assert httpx.get(f"{policy_server}/health").json()["requests"] - before == 1  # n = 3 in one request
         assert len(samples) == 3 and all(1 <= len(s.token_ids) == len(s.logprobs) <= 5 for s in samples)
         policy.append(traj, samples[0])
         assert traj.messages[-1] == {"role": "assistant", "content": samples[0].text} and traj.mask == [1] * len(
