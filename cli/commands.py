@@ -17,7 +17,7 @@ from rich.table import Table
 from turngym.cli.eval_cmd import eval_app
 from turngym.cli.index_cmd import index_app
 from turngym.cli.model_cmd import model_app
-from turngym.cli.policies import POLICY_HELP
+from turngym.cli.policies import POLICY_HELP, TOKENIZER_HELP
 from turngym.cli.sandbox_cmd import sandbox_app
 from turngym.cli.serve_cmd import serve_app
 from turngym.cli.train_cmd import train_command
@@ -166,6 +166,7 @@ def rollout(
     policy: Annotated[str, typer.Option(help=POLICY_HELP)] = "scripted",
     model: Annotated[str | None, typer.Option(help="hf: the model folder; openai: the served model's name.")] = None,
     base_url: Annotated[str | None, typer.Option(help="openai: the server, e.g. http://127.0.0.1:8001.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help=TOKENIZER_HELP)] = None,
     temperature: Annotated[float, typer.Option(help="hf/openai: sampling temperature.", min=0.0)] = 1.0,
     max_new_tokens: Annotated[int, typer.Option(help="hf/openai: most tokens per action.", min=1)] = 256,
     episodes: int = 8,
@@ -187,6 +188,7 @@ def rollout(
         env_id,
         model=model,
         base_url=base_url,
+        tokenizer=tokenizer,
         temperature=temperature,
         max_new_tokens=max_new_tokens,
         seed=seed,

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from turngym.cli.policies import POLICY_HELP
+from turngym.cli.policies import POLICY_HELP, TOKENIZER_HELP
 
 eval_app = typer.Typer(help="Evaluate a policy on a suite: pass@k, pass^k and bootstrap intervals.", add_completion=False)
 console = Console()
@@ -29,6 +29,7 @@ def evaluate(
     policy: Annotated[str, typer.Option(help=POLICY_HELP)] = "scripted",
     model: Annotated[str | None, typer.Option(help="hf: the model folder; openai: the served model's name.")] = None,
     base_url: Annotated[str | None, typer.Option(help="openai: the server, e.g. http://127.0.0.1:8001.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help=TOKENIZER_HELP)] = None,
     temperature: Annotated[float, typer.Option(help="hf/openai: sampling temperature (0: greedy).", min=0.0)] = 1.0,
     max_new_tokens: Annotated[int, typer.Option(help="hf/openai: most tokens per action.", min=1)] = 256,
     n: Annotated[int, typer.Option("-n", "--samples", help="Samples per task (pass@k and pass^k for every k <= n).", min=1)] = 1,
@@ -58,12 +59,12 @@ def evaluate(
     for task in chosen.tasks:
         _env_id(task.env)
     folder = out or Path("runs") / "eval" / f"{chosen.name}-{policy}"
-    shared = (
-        make_policy(policy, "", model=model, base_url=base_url, temperature=temperature, max_new_tokens=max_new_tokens)
-        if policy in ("hf", "openai")
-        else None
-    )
-    policies = {t.name: shared or make_policy(policy, t.env, seed=seed, env_kwargs=dict(t.kwargs)) for t in chosen.tasks}
+    llm = {"model": model, "base_url": base_url, "temperature": temperature, "max_new_tokens": max_new_tokens}
+    shared = make_policy(policy, "", tokenizer=tokenizer, **llm) if policy in ("hf", "openai") else None
+    policies = {
+        t.name: shared or make_policy(policy, t.env, tokenizer=tokenizer, seed=seed, env_kwargs=dict(t.kwargs))
+        for t in chosen.tasks
+    }
     generator_for = None
     if policy == "hf":
         import torch

@@ -52,6 +52,29 @@ def test_openai_policy_plays_against_a_served_model(model_dir, tmp_path):
         server.stop()
 
 
+def test_openai_policy_with_a_tokenizer_plays_token_in_token_out(model_dir, tmp_path):
+    from turngym.agents.openai_token_policy import OpenAITokenPolicy
+    from turngym.cli.policies import make_policy
+
+    server = PolicyServer(HFPolicy.from_pretrained(model_dir, max_new_tokens=6), "tiny")
+    server.start()
+    try:
+        with make_policy("openai", "", model="tiny", base_url=server.url, tokenizer=str(model_dir)) as policy:
+            assert isinstance(policy, OpenAITokenPolicy) and policy.completions_url == f"{server.url}/v1/completions"
+        before = server.app.state.batcher.requests
+        out = tmp_path / "episodes.jsonl"
+        result = invoke(
+            "rollout", "turngym/GuessNumber-v0", "--policy", "openai", "--model", "tiny", "--base-url", server.url,
+            "--tokenizer", str(model_dir), "--episodes", "2", "--max-new-tokens", "6", "--set", "max_turns=2",
+            "--out", str(out),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        episodes = recorded(out)
+        assert len(episodes) == 2 and server.app.state.batcher.requests - before == sum(e["turns"] for e in episodes)
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -60,6 +83,11 @@ def test_openai_policy_plays_against_a_served_model(model_dir, tmp_path):
         (["--policy", "openai", "--model", "tiny"], "needs --base-url"),
         (["--policy", "openai", "--model", "tiny", "--base-url", "ftp://x"], "http(s) URL"),
         (["--policy", "smart"], "scripted, random, hf or openai"),
+        (["--policy", "hf", "--model", "m", "--tokenizer", "t"], "--tokenizer applies to --policy openai"),
+        (
+            ["--policy", "openai", "--model", "tiny", "--base-url", "http://127.0.0.1:9", "--tokenizer", "/nonexistent"],
+            "expected tokenizer a local folder",
+        ),
     ],
 )
 def test_llm_policy_options_are_checked(args, message):
