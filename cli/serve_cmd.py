@@ -29,9 +29,25 @@ def retriever(
     default_topk: Annotated[int, typer.Option(help="topk when a request sends none.", min=1)] = 3,
     max_topk: Annotated[int, typer.Option(help="Largest topk a request may ask for.", min=1)] = 100,
     max_queries: Annotated[int, typer.Option(help="Most queries in one request.", min=1)] = 512,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", help="Deploy on Ray Serve on the cluster at this address (auto: the local one) instead."),
+    ] = None,
+    replicas: Annotated[int, typer.Option(help="With --ray: replicas, each loading the index.", min=1)] = 1,
+    num_cpus: Annotated[float, typer.Option(help="With --ray: CPUs per replica.", min=0)] = 1.0,
+    num_gpus: Annotated[float, typer.Option(help="With --ray: GPUs per replica (dense queries embed on cuda).", min=0)] = 0.0,
+    max_batch_size: Annotated[int, typer.Option(help="With --ray: most requests merged into one batch.", min=1)] = 64,
+    batch_wait_ms: Annotated[float, typer.Option(help="With --ray: how long a batch waits for more requests.", min=0)] = 2.0,
+    name: Annotated[str, typer.Option(help="With --ray: the Serve application (envs: retriever='ray-serve:NAME').")] = (
+        "turngym-retrieval"
+    ),
 ) -> None:
-    """Serve an index at POST /retrieve (Search-R1's format) and GET /health until Ctrl+C or SIGTERM."""
-    from turngym.tools.retrieval.server import RetrievalServerError, serve
+    """Serve an index at POST /retrieve (Search-R1's format) and GET /health until Ctrl+C or SIGTERM.
+
+    With --ray, the index is a Ray Serve application of --replicas replicas behind Serve's proxy (--host,
+    --port), at http://HOST:PORT/NAME/retrieve; the index directory must be readable on every node.
+    """
+    from turngym.tools.retrieval.server import Limits, RetrievalServerError, serve
 
     if not index.is_dir():
         raise typer.BadParameter(f"expected an index directory, got {str(index)!r} (no such directory)", param_hint="--index")
@@ -39,6 +55,29 @@ def retriever(
         raise typer.BadParameter(
             f"expected --default-topk <= --max-topk ({max_topk}), got {default_topk}", param_hint="--default-topk"
         )
+    if ray is not None:
+        try:
+            from turngym.tools.retrieval.ray_serve import RetrievalServiceError, serve_on_ray
+        except ImportError as exc:  # the [ray] extra is not installed
+            typer.echo(f"error: --ray needs the [ray] extra (pip install 'turngym[ray]'): {exc}", err=True)
+            raise typer.Exit(1) from None
+        options = {
+            "name": name,
+            "num_replicas": replicas,
+            "num_cpus": num_cpus,
+            "num_gpus": num_gpus,
+            "max_batch_size": max_batch_size,
+            "batch_wait_timeout_s": batch_wait_ms / 1000,
+            "limits": Limits(max_queries=max_queries, max_topk=max_topk, default_topk=default_topk),
+            "http_host": host,
+            "http_port": port,
+        }
+        try:
+            serve_on_ray(index, ray, **options)
+        except (OSError, ValueError, RetrievalServiceError) as exc:  # a missing or bad index, no cluster
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        return
     try:
         serve(index, host, port, max_queries=max_queries, max_topk=max_topk, default_topk=default_topk)
     except (OSError, ValueError, RetrievalServerError) as exc:  # a missing or bad index, a port in use

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+
+
+@contextlib.contextmanager
+def stop_on_signal() -> Iterator[threading.Event]:
+    """An event that SIGINT or SIGTERM sets while inside (only the main thread can take signals); the
+    previous handlers come back on exit."""
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class BackgroundServer:
@@ -103,22 +120,16 @@ class BackgroundServer:
 
         Raises ``error`` when the server stops by itself; prints ``turngym <label>: shutting down`` on a signal.
         """
-        stop = threading.Event()
-        previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
-        try:
-            bound = self.start()
-            print(started_line(), flush=True)
-            while not stop.wait(0.25):
-                if not self.running:
-                    raise self.error(f"the {self.label} on {self.host}:{bound} stopped unexpectedly")
-            print(f"turngym {self.label}: shutting down", flush=True)
-        finally:
-            self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        with stop_on_signal() as stop:
+            try:
+                bound = self.start()
+                print(started_line(), flush=True)
+                while not stop.wait(0.25):
+                    if not self.running:
+                        raise self.error(f"the {self.label} on {self.host}:{bound} stopped unexpectedly")
+                print(f"turngym {self.label}: shutting down", flush=True)
+            finally:
+                self.stop()
 
     def _close_socket(self) -> None:
         if self._sock is not None:

@@ -13,6 +13,8 @@ from turngym.tools.retrieval.base import Retriever
 from turngym.tools.retrieval.corpus import Document, load_corpus
 
 RETRIEVER_KINDS = ("bm25", "dense", "hybrid")
+RAY_SERVE_PREFIX = "ray-serve:"
+"""``retriever="ray-serve:NAME"``: the retrieval service deployed on Ray Serve as application NAME."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,17 +83,23 @@ def _keyed(path: str | os.PathLike[str]) -> tuple[str, float]:
 
 def make_retriever(spec: Any, docs: Sequence[Document]) -> Retriever:
     """A retriever from ``"bm25" | "dense" | "hybrid"`` (built over ``docs`` once per process), an
-    index directory, a retrieval server URL, or a ready ``Retriever``."""
+    index directory, a retrieval server URL, ``"ray-serve:NAME"`` (the Ray Serve service's URL), or a
+    ready ``Retriever``."""
     if isinstance(spec, str) and spec in RETRIEVER_KINDS:
         return _built(spec, tuple(docs))
     if isinstance(spec, str) and spec.startswith(("http://", "https://")):
         return _http_retriever(spec)
+    if isinstance(spec, str) and spec.startswith(RAY_SERVE_PREFIX):
+        from turngym.tools.retrieval.ray_serve import service_url
+
+        return _http_retriever(service_url(spec.removeprefix(RAY_SERVE_PREFIX)))
     if isinstance(spec, (str, os.PathLike)):
         return _loaded_index(str(Path(spec).resolve()))
     if hasattr(spec, "search_batch"):
         return spec
     raise ValueError(
-        f"retriever must be one of {RETRIEVER_KINDS}, an index directory, an http(s) URL or a Retriever; got {spec!r:.80}"
+        f"retriever must be one of {RETRIEVER_KINDS}, an index directory, an http(s) URL, {RAY_SERVE_PREFIX}NAME "
+        f"or a Retriever; got {spec!r:.80}"
     )
 
 
