@@ -8,10 +8,10 @@ template's tokens. Nothing sampled is decoded and encoded again, so a trainer se
 sampled and the log-probs they were sampled with. The k candidates of one state are one request with
 ``n = k``: the server encodes the prompt once (vLLM's prefix cache, the turngym server's shared prefix).
 
-vLLM answers ``token_ids`` from version 0.10.2 on; it reports the raw model's log-probs unless it is
-started with ``--logprobs-mode processed_logprobs`` (at temperature 1 without top-p/top-k both are the
-sampling log-probs). A server that answers without token ids is reported (``PolicyServerError``),
-never re-tokenised.
+vLLM answers ``token_ids`` from version 0.10.2 on, SGLang since its ``return_token_ids`` (PR #30917,
+not tried here). vLLM reports the raw model's log-probs unless started with ``--logprobs-mode
+processed_logprobs`` (at temperature 1 without top-p/top-k both are the sampling log-probs). A server
+that answers without token ids is reported (``PolicyServerError``), never re-tokenised.
 
 >>> policy = OpenAITokenPolicy("http://127.0.0.1:8000", "smollm2", tokenizer="models/smollm2")  # doctest: +SKIP
 >>> traj = policy.start([{"role": "user", "content": "2+2?"}])  # doctest: +SKIP
@@ -28,7 +28,7 @@ from turngym.agents.chat_tokens import TemplateTokenPolicy, ToolRole
 from turngym.agents.openai_policy import OpenAIPolicy, PolicyServerError, with_stop_string
 from turngym.agents.trajectory import FinishReason, Sample, TokenTrajectory
 
-SERVERS_WITH_TOKEN_IDS = "vLLM >= 0.10.2 (return_token_ids) or `turngym serve policy`"
+SERVERS_WITH_TOKEN_IDS = "vLLM >= 0.10.2 or a recent SGLang (return_token_ids), or `turngym serve policy`"
 
 
 class OpenAITokenPolicy(TemplateTokenPolicy, OpenAIPolicy):
