@@ -135,7 +135,7 @@ def policy_server(
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda when there is one, else cpu).")] = None,
     dtype: Annotated[str | None, typer.Option(help="float32, bfloat16, float16 (default: bfloat16 on cuda).")] = None,
 ) -> None:
-    """Serve a local model at /v1/chat/completions and /v1/models (OpenAI API, with logprobs) until Ctrl+C or SIGTERM."""
+    """Serve a local model at /v1/chat/completions, /v1/completions (token ids too), /v1/models until Ctrl+C or SIGTERM."""
     from turngym.agents.policy_server import serve
 
     try:
