@@ -109,22 +109,28 @@ class Engine:
         generator: Any = None,
         temperature: float | None = None,
         on_episode: Callable[[EpisodeTokens], None] | None = None,
+        retry_errors: int = 0,
     ) -> list[EpisodeTokens]:
         """One episode per seed, in seed order; all envs of the vector env run at once, refilled as episodes end.
 
-        ``temperature`` overrides the policy's sampling temperature (0: greedy).
+        ``temperature`` overrides the policy's sampling temperature (0: greedy). ``retry_errors``: a
+        seed whose episode ends with ``stop_reason="error"`` (a broken env, a lost worker or node)
+        is played again, up to this many times; ``on_episode`` sees every episode, the broken ones
+        too, and the result holds each seed's last.
         """
+        if not isinstance(retry_errors, int) or retry_errors < 0:
+            raise ValueError(f"retry_errors must be an int >= 0, got {retry_errors!r}")
         seeds = [int(s) for s in seeds]
-        queue = list(reversed(list(enumerate(seeds))))
+        queue = [(order, seed, 0) for order, seed in reversed(list(enumerate(seeds)))]
         results: list[EpisodeTokens | None] = [None] * len(seeds)
-        running: dict[int, tuple[int, EpisodeTokens]] = {}
+        running: dict[int, tuple[int, EpisodeTokens, int]] = {}
 
         def start(slots: Iterable[int]) -> None:
             chosen = {slot: queue.pop() for slot in slots if queue}
             if chosen:
-                obs, infos = self.vec.reset(indices=list(chosen), seed=[seed for _, seed in chosen.values()])
-                for slot, (order, seed) in chosen.items():
-                    running[slot] = (order, EpisodeTokens.begin(self.policy.start(obs[slot]), infos[slot], seed))
+                obs, infos = self.vec.reset(indices=list(chosen), seed=[seed for _, seed, _ in chosen.values()])
+                for slot, (order, seed, tries) in chosen.items():
+                    running[slot] = (order, EpisodeTokens.begin(self.policy.start(obs[slot]), infos[slot], seed), tries)
 
         start(range(self.vec.num_envs))
         while running:
@@ -133,11 +139,13 @@ class Engine:
             step = self._step({slot: group[0].action for slot, group in zip(slots, samples, strict=True)})
             ended = []
             for slot, group in zip(slots, samples, strict=True):
-                order, episode = running[slot]
+                order, episode, tries = running[slot]
                 if not self._advance(episode, slot, group[0], step):
                     results[order] = episode
                     del running[slot]
                     ended.append(slot)
+                    if episode.stop_reason == StopReason.ERROR and tries < retry_errors:
+                        queue.append((order, episode.seed, tries + 1))  # played next
                     if on_episode is not None:
                         on_episode(episode)
             start(ended)
