@@ -29,6 +29,7 @@ BUILTIN_ENVS = {
     "turngym/SupportUser-v0": "turngym.envs.dialogue.support:SupportUserEnv",
     "turngym/Seat-v0": "turngym.envs.multiagent.seat:SeatEnv",
 }
+MINIWOB_ENTRY_POINT = "turngym.envs.gui.miniwob:MiniWoBEnv"  # one ID per task: turngym/miniwob.<task>-v0
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order
 
 
@@ -47,10 +48,21 @@ def register(
     _registered[id] = None
 
 
+def miniwob_id(task: str) -> str:
+    return f"{NAMESPACE}/miniwob.{task}-v0"
+
+
 def register_builtin_envs() -> None:
+    from turngym.envs.gui.miniwob_tasks import MINIWOB_TASKS, NONDETERMINISTIC  # names only: no browser code
+
     for env_id, entry_point in BUILTIN_ENVS.items():
         if env_id not in gym.registry:
             register(env_id, entry_point)
+        _registered[env_id] = None
+    for task in MINIWOB_TASKS:
+        env_id = miniwob_id(task)
+        if env_id not in gym.registry:
+            register(env_id, MINIWOB_ENTRY_POINT, kwargs={"task": task}, nondeterministic=task in NONDETERMINISTIC)
         _registered[env_id] = None
 
 

@@ -4,7 +4,7 @@
 #
 #   bash scripts/test_services.sh python -m pytest
 #
-# As root: installs docker.io, mmdebstrap, bubblewrap and python3 when missing (apt-get); uses a dockerd that already
+# As root: installs docker.io, mmdebstrap, bubblewrap, python3 and chromium (the GUI envs' browser) when missing (apt-get); uses a dockerd that already
 # answers (DOCKER_HOST or the default socket) or starts one of its own in a temp dir (no bridge, no iptables:
 # containers run with no network); builds the image (mmdebstrap rootfs + docker import; no registry) unless it exists.
 # Without root, or where a piece cannot be installed or started, it prints one line saying what it could not provide
@@ -79,6 +79,7 @@ missing_packages() {  # the Debian packages of the pieces that are not here, spa
     command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
     command -v bwrap >/dev/null || missing+=(bubblewrap)
     [ -x /usr/bin/python3 ] || missing+=(python3)
+    command -v chromium >/dev/null || missing+=(chromium)
     echo "${missing[*]}"
 }
 
