@@ -22,7 +22,7 @@ from turngym.tools.retrieval.corpus import write_corpus
 from turngym.tools.retrieval.index import build_index, load_index
 from turngym.tools.retrieval.server import RetrievalServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 ray = pytest.importorskip("ray", reason="needs the [ray] extra (ray[serve])")
 serve = pytest.importorskip("ray.serve", reason="needs the [ray] extra (ray[serve])")
