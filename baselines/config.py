@@ -30,7 +30,16 @@ class ConfigError(ValueError):
     """A config key or value that is not what the config expects."""
 
 
-HOOK_NAMES = ("judge", "format", "valid_tool_call", "repeat", "turn_cost")  # process_rewards a config can name
+HOOK_NAMES = (
+    "judge",
+    "format",
+    "valid_tool_call",
+    "repeat",
+    "turn_cost",
+    "gui/valid_action",
+    "gui/reference",
+    "gui/box",
+)  # process_rewards a config can name
 
 
 @dataclass

@@ -115,6 +115,10 @@ def make_hooks(config: TrainConfig) -> list[Any]:
                 tokenizer = AutoTokenizer.from_pretrained(config.judge_model, local_files_only=True)
                 model = AutoModelForCausalLM.from_pretrained(config.judge_model, local_files_only=True).to(config.device).eval()
                 hooks.append(LLMJudge.from_hf(model, tokenizer, rubric=rubric))
+        elif name.startswith("gui/"):
+            from turngym.envs.gui.rewards import GUI_HOOKS
+
+            hooks.append(GUI_HOOKS[name]())
         else:
             hooks.append(
                 {"format": FormatReward, "valid_tool_call": ValidToolCall, "repeat": RepeatPenalty, "turn_cost": TurnCost}[name]()
