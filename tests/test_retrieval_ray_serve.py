@@ -109,8 +109,8 @@ def test_concurrent_requests_are_merged_into_fewer_batches(index_dir, service):
 
 
 def test_search_envs_play_the_same_episodes_through_the_service_by_name_and_url(index_dir, service):
-    def play(retriever):
-        vec = turngym.make_vec("turngym/MultiHopQA-v0", 4, hops=(1, 3), retriever=retriever)
+    def play(retriever, **vector):
+        vec = turngym.make_vec("turngym/MultiHopQA-v0", 4, hops=(1, 3), retriever=retriever, **vector)
         try:
             episodes = play_episodes(vec, OraclePolicy(), episodes=12)
         finally:
@@ -121,7 +121,8 @@ def test_search_envs_play_the_same_episodes_through_the_service_by_name_and_url(
     assert sum(rewards[-1] > 0 for _, rewards, *_ in local) >= 10
     by_url = play(service)
     by_name = play(resources.RAY_SERVE_PREFIX + NAME)
-    assert by_url == local and by_name == local
+    on_ray = play(resources.RAY_SERVE_PREFIX + NAME, mode="ray", ray={"num_actors": 2})  # each actor resolves the name
+    assert by_url == local and by_name == local and on_ray == local
     client = resources.make_retriever(resources.RAY_SERVE_PREFIX + NAME, [])
     assert client.url == service and client.calls > 0  # the envs' batched path: HTTPRetriever.search_batch
 
