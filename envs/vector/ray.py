@@ -118,8 +118,9 @@ class RayVectorAgentEnv(VectorAgentEnv):
     restarts the actor (``max_restarts``; past them a new actor is made). Episodes never survive a
     restart: the new actor's envs need ``reset``. A step past ``step_timeout`` seconds kills its
     actor the same way. ``reset`` on a restarted actor retries once; ``call`` (and ``fork``) raise
-    ``WorkerDied``. ``actor_options`` go to ``.options()`` (``resources``, ``num_cpus``: default 0,
-    so a restart finds room on the surviving nodes).
+    ``WorkerDied``. ``actor_options`` go to ``.options()`` (``resources``; ``num_cpus``, default 0.01:
+    a CPU demand, however small, makes ``SPREAD`` spread, where 0 left every actor on one node, and
+    a restart still finds room on the surviving nodes).
     """
 
     def __init__(
@@ -153,7 +154,7 @@ class RayVectorAgentEnv(VectorAgentEnv):
         self.num_actors = min(num_actors, num_envs)
         self._home = [(i % self.num_actors, i // self.num_actors) for i in range(num_envs)]  # env -> (actor, local index)
         self._members = [[i for i in range(num_envs) if self._home[i][0] == a] for a in range(self.num_actors)]
-        options = {"num_cpus": 0, "scheduling_strategy": "SPREAD", **(actor_options or {})}
+        options = {"num_cpus": 0.01, "scheduling_strategy": "SPREAD", **(actor_options or {})}
         self._remote = ray.remote(EnvGroup).options(
             max_concurrency=max_concurrency, max_restarts=max_restarts, max_task_retries=0, **options
         )
