@@ -95,8 +95,18 @@ def test_concurrent_requests_are_merged_into_fewer_batches(index_dir, service):
     before = health(service)
     expected = load_index(index_dir).search_batch(QUERIES, 3)
     jobs = [QUERIES[i % len(QUERIES)] for i in range(48)]
-    with concurrent.futures.ThreadPoolExecutor(48) as pool:
-        answers = list(pool.map(lambda q: httpx.post(service, json={"queries": [q], "topk": 3}, timeout=60).json(), jobs))
+    clients = [httpx.Client(timeout=60) for _ in jobs]
+    clients[0].get(service.removesuffix("/retrieve") + "/health")  # warm: the first connection is slow
+    ready = threading.Barrier(len(jobs))
+
+    def ask(client: httpx.Client, q: str) -> dict:
+        ready.wait()
+        return client.post(service, json={"queries": [q], "topk": 3}).json()
+
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+        answers = list(pool.map(ask, clients, jobs))
+    for client in clients:
+        client.close()
     after = health(service)
     for q, answer in zip(jobs, answers, strict=True):
         ids = [doc["id"] for doc in answer["result"][0]]
@@ -104,7 +114,10 @@ def test_concurrent_requests_are_merged_into_fewer_batches(index_dir, service):
     assert after["requests_served"] - before["requests_served"] == 48
     batches = after["batch_calls"] - before["batch_calls"]
     assert after["search_batch_calls"] - before["search_batch_calls"] == batches  # one k: one search_batch per batch
-    assert 3 <= batches <= 6, batches  # at most 16 requests per batch; measured 3 (Ray's default cap of 5 ongoing: >= 10)
+    # at most 16 requests per batch; measured 3 to 8 on a loaded machine (with Ray's default of 5 ongoing requests: 11)
+    assert 3 <= batches <= 9, batches
+    deployment = serve.context._get_global_client().get_serve_details()["applications"][NAME]["deployments"]
+    assert deployment["RetrievalReplica"]["deployment_config"]["max_ongoing_requests"] == 2 * 16
     assert after["rss_bytes"] > 50e6 and after["replica"] == before["replica"]
 
 
