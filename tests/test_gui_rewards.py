@@ -181,17 +181,22 @@ def test_valid_action_on_real_miniwob_steps():
 def test_reference_hooks_on_a_real_step():
     import turngym
 
-    env = turngym.make("turngym/miniwob.click-test-v0", process_rewards=[ReferenceAction()])
+    env = turngym.make("turngym/miniwob.click-button-v0", process_rewards=[ReferenceAction()])
     try:
         obs, _ = env.reset(seed=0)
-        env.step("<action>scroll(0, 10)</action>")
+        oracle = env.unwrapped.oracle_action()
+        wrong = next(b for b in re.findall(r"\[(\d+)\] button", obs[1]["content"]) if f'"{b}"' not in oracle)
+        fork = env.unwrapped.fork()
+        _, _, _, _, info = env.step(oracle)
         gui = env.unwrapped.last_context.extras["gui"]
         if gui.get("reference") is None:
+            fork.close()
             pytest.skip("the env does not put extras['gui']['reference'] yet (REQUEST 1 in /tmp/h/gui_bugs.md)")
-        assert gui["reference"]["name"] == "click" and gui["reference"]["box"]
-        _, _, _, _, info = env.step(env.unwrapped.oracle_action())
-        assert info["reward_parts"]["gui/reference/type"] == 1.0
-        assert info["reward_parts"]["gui/reference/click"] == 1.0
+        assert gui["reference"]["name"] == "click" and len(gui["reference"]["box"]) == 4
+        assert (info["reward_parts"]["gui/reference/type"], info["reward_parts"]["gui/reference/click"]) == (1.0, 1.0)
+        _, _, _, _, info = fork.step(f'<action>click("{wrong}")</action>')
+        assert (info["reward_parts"]["gui/reference/type"], info["reward_parts"]["gui/reference/click"]) == (1.0, 0.0)
+        fork.close()
     finally:
         env.close()
 
