@@ -1,12 +1,12 @@
-"""Scripted MiniWoB solutions: the next action from the task's own fields and the page's elements."""
+"""Scripted MiniWoB solutions: ``ORACLES[task](instruction, fields, view)`` is the next action.
+
+The oracles live in family files (``miniwob_oracles_<family>.py``) built on the helpers of
+``miniwob_oracles_kit``; importing them fills ``ORACLES``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from turngym.envs.gui import miniwob_oracles_click, miniwob_oracles_forms, miniwob_oracles_widgets  # noqa: F401  (they register)
+from turngym.envs.gui.miniwob_oracles_kit import ORACLES, Oracle
 
-from turngym.envs.gui.actions import GuiAction
-from turngym.envs.gui.driver import PageView
-
-Oracle = Callable[[str, dict[str, Any], PageView], GuiAction | None]
-ORACLES: dict[str, Oracle] = {}
+__all__ = ["ORACLES", "Oracle"]

@@ -1,0 +1,138 @@
+"""Helpers of the scripted MiniWoB oracles (``miniwob_oracles.py`` collects them).
+
+An oracle is ``f(instruction, fields, view) -> GuiAction | None``. It is called again on every new
+page, so each one is a small state machine reading the page (fill the field if its value is wrong,
+else press Submit); none keeps memory between calls, so every oracle is deterministic. Actions are
+built by ``act`` with the tools' defaults filled, exactly as a model's parsed action would be.
+The family files (``miniwob_oracles_<family>.py``) register their oracles with ``@oracle``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from turngym.envs.gui.actions import GuiAction
+from turngym.envs.gui.driver import PageView
+from turngym.envs.gui.env import _validated  # the env's own validation: the same defaults
+from turngym.envs.parsers import ToolCall
+
+Oracle = Callable[[str, dict[str, Any], PageView], GuiAction | None]
+Element = dict[str, Any]
+ORACLES: dict[str, Oracle] = {}
+
+_LINE = re.compile(r"^\t*\[(\d+)\] (\S+)(?: '((?:[^'\\]|\\.)*)')?(.*)$")
+ORDINALS = {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6, "7th": 7, "8th": 8, "9th": 9, "10th": 10}
+
+
+def act(name: str, **args: Any) -> GuiAction:
+    """A ``GuiAction`` with the tool's defaults filled, as the env's tools would perform it."""
+    action = _validated(ToolCall(name, args, "oracle"))
+    if action is None:
+        raise ValueError(f"the oracle built an invalid action {name}({args})")
+    return action
+
+
+def oracle(*tasks: str) -> Callable[[Oracle], Oracle]:
+    """Register an oracle for ``tasks``."""
+
+    def register(fn: Oracle) -> Oracle:
+        for task in tasks:
+            ORACLES[task] = fn
+        return fn
+
+    return register
+
+
+# ---- reading the page ---------------------------------------------------------------------------
+def quoted(text: str) -> list[str]:
+    """The double-quoted parts of an instruction."""
+    return re.findall(r'"(.*?)"', text)
+
+
+def shown(view: PageView) -> list[Element]:
+    return [e for e in view.elements if e["visible"]]
+
+
+def find(view: PageView, *, role: str | None = None, name: str | None = None, tag: str | None = None) -> list[Element]:
+    """Visible elements matching every given criterion (names compared exactly)."""
+    return [
+        e
+        for e in shown(view)
+        if (role is None or e["role"] == role) and (name is None or e["name"] == name) and (tag is None or e["tag"] == tag)
+    ]
+
+
+def first(view: PageView, **criteria: Any) -> Element | None:
+    found = find(view, **criteria)
+    return found[0] if found else None
+
+
+def props(view: PageView) -> dict[str, str]:
+    """bid -> the tree line's properties after the name (``focused``, ``expanded=true`` ...)."""
+    out = {}
+    for line in view.lines:
+        m = _LINE.match(line)
+        if m:
+            out[m.group(1)] = m.group(4)
+    return out
+
+
+def focused(view: PageView) -> str | None:
+    return next((bid for bid, p in props(view).items() if " focused" in f"{p} "), None)
+
+
+def inside(inner: Element, outer: Element, slack: float = 0) -> bool:
+    """Whether ``inner``'s box lies in ``outer``'s (give or take ``slack`` pixels)."""
+    (x, y, w, h), (ox, oy, ow, oh) = inner["box"], outer["box"]
+    return ox - slack <= x and oy - slack <= y and x + w <= ox + ow + slack and y + h <= oy + oh + slack
+
+
+def contains_point(e: Element, x: float, y: float) -> bool:
+    bx, by, bw, bh = e["box"]
+    return bx <= x < bx + bw and by <= y < by + bh
+
+
+def textboxes(view: PageView) -> list[Element]:
+    return [e for e in shown(view) if e["role"] in ("textbox", "spinbutton") and e["enabled"]]
+
+
+def button(view: PageView, label: str = "Submit") -> Element | None:
+    """The visible button named ``label`` (case-insensitive)."""
+    return next((e for e in shown(view) if e["role"] == "button" and e["name"].lower() == label.lower()), None)
+
+
+# ---- acting ----------------------------------------------------------------------------------------
+def click(view: PageView, element: Element) -> GuiAction:
+    """Click ``element``; at a free point of it when another element drawn later covers its centre."""
+    x, y, w, h = element["box"]
+    cx, cy = x + w / 2, y + h / 2
+    later = view.elements[view.elements.index(element) + 1 :] if element in view.elements else []
+    covers = [e for e in later if e["visible"] and not inside(e, element) and _overlaps(e, element)]
+    if not any(contains_point(e, cx, cy) for e in covers):
+        return act("click", bid=element["bid"])
+    for fx in (0.5, 0.25, 0.75, 0.1, 0.9):
+        for fy in (0.5, 0.25, 0.75, 0.1, 0.9):
+            px, py = x + w * fx, y + h * fy
+            if not any(contains_point(e, px, py) for e in covers):
+                return act("mouse_click", x=round(px, 1), y=round(py, 1))
+    return act("click", bid=element["bid"])
+
+
+def _overlaps(a: Element, b: Element) -> bool:
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a["box"], b["box"]
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+def fill_then(view: PageView, wanted: Iterable[tuple[Element, str]], then: Element | None) -> GuiAction | None:
+    """Fill each field whose value differs from what is wanted, then click ``then``."""
+    for field, value in wanted:
+        if (field["value"] or "") != value:
+            return act("fill", bid=field["bid"], value=value)
+    return None if then is None else click(view, then)
+
+
+def submit(view: PageView) -> GuiAction | None:
+    found = button(view, "Submit")
+    return None if found is None else click(view, found)

@@ -1,0 +1,223 @@
+"""MiniWoB oracles of widget tasks: autocomplete, search results over pages, a terminal, a grid, a
+number to guess or generate, popups, scrolled text, per-row choices, posts with icon buttons."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from turngym.envs.gui.actions import GuiAction
+from turngym.envs.gui.driver import PageView
+from turngym.envs.gui.miniwob_oracles_kit import (
+    act,
+    button,
+    click,
+    fill_then,
+    find,
+    first,
+    focused,
+    oracle,
+    quoted,
+    shown,
+    submit,
+    textboxes,
+)
+
+WAIT = act("noop", wait_ms=350)
+
+
+@oracle("use-autocomplete", "use-autocomplete-nodelay")
+def use_autocomplete(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    parts = quoted(instruction)
+    start, end = parts[0], parts[1] if len(parts) > 1 else ""
+    box = first(view, role="textbox")
+    if box is None:
+        return None
+    value = box["value"] or ""
+    if value.startswith(start) and value.endswith(end) and value != start:
+        return submit(view)
+    for item in [e for e in shown(view) if e["role"] in ("menuitem", "listitem")]:
+        if item["name"].startswith(start) and item["name"].endswith(end):
+            return click(view, item)
+    return act("fill", bid=box["bid"], value=start) if value != start else WAIT
+
+
+@oracle("search-engine")
+def search_engine(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.search(r"click the (\d+)\w\w search result", instruction)
+    box, search = first(view, role="textbox"), button(view, "Search")
+    if not m or box is None or search is None:
+        return None
+    text, n = quoted(instruction)[0], int(m.group(1))
+    if box["value"] != text:
+        return act("fill", bid=box["bid"], value=text)
+    links = find(view, role="link")
+    pages = [e for e in links if e["name"] in ("<", ">") or e["name"].isdigit()]
+    results = [e for e in links if e not in pages]
+    if not results:
+        return click(view, search)
+    names = {e["name"] for e in pages}  # 3 pages: "<" hidden on the first, ">" on the last
+    page = 1 if "<" not in names else 3 if ">" not in names else 2
+    wanted = (n - 1) // 3 + 1
+    if page != wanted:
+        target = next((e for e in pages if e["name"] == str(wanted)), None)
+        return None if target is None else click(view, target)
+    return click(view, results[(n - 1) % 3]) if (n - 1) % 3 < len(results) else None
+
+
+_MENU = ("Share via DM", "Copy link to Tweet", "Embed Tweet", "Mute", "Block", "Report")
+_ICONS = {"Reply": 0, "Retweet": 1, "Like": 2}
+
+
+@oracle("social-media")
+def social_media(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.match(r'For the user (\S+), click on the "(.*)" button', instruction)
+    if not m:
+        return None
+    user, action = m.groups()
+    elements = view.elements
+    at = next((i for i, e in enumerate(elements) if e["tag"] == "span" and e["name"] == user), None)
+    if at is None:
+        return None
+    # the post: name, @user, spacer, time | body | controls: reply, retweet, like, (more, its menu)
+    controls = next(i for i in range(at + 1, len(elements)) if elements[i]["tag"] == "div" and not elements[i]["name"])
+    spans = elements[controls + 1 : controls + 6]
+    if action in _ICONS:
+        return click(view, spans[_ICONS[action]])
+    menu = elements[controls + 6 : controls + 13]
+    item = next((e for e in menu if e["tag"] == "li" and e["visible"] and e["name"].split(" @")[0] == action), None)
+    return click(view, item) if item is not None else click(view, spans[4])
+
+
+@oracle("login-user-popup")
+def login_user_popup(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    cancel = button(view, "Cancel")
+    if cancel is not None:  # the popup: stay on the page
+        return click(view, cancel)
+    user, password = quoted(instruction)[:2]
+    boxes = textboxes(view)
+    login = button(view, "OK")
+    return fill_then(view, list(zip(boxes, (user, password), strict=False)), login) if len(boxes) == 2 else None
+
+
+@oracle("read-table-2")
+def read_table_2(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    cells = find(view, role="cell")
+    table = {cells[i]["name"]: cells[i + 1]["name"] for i in range(0, len(cells) - 1, 2)}
+    labels = find(view, role="LabelText")
+    boxes = textboxes(view)
+    wanted = [(box, table.get(label["name"].rstrip(":"), "")) for label, box in zip(labels, boxes, strict=False)]
+    return fill_then(view, wanted, button(view)) if len(labels) == len(boxes) else None
+
+
+@oracle("scroll-text")
+def scroll_text(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    area, box = first(view, tag="textarea"), next((e for e in textboxes(view) if e["tag"] == "input"), None)
+    if area is None or box is None:
+        return None
+    words = (area["value"] or "").split()
+    last = re.sub(r"[^\w]", "", words[-1]) if words else ""
+    return fill_then(view, [(box, last)], button(view))
+
+
+@oracle("scroll-text-2")
+def scroll_text_2(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    area = first(view, tag="textarea")
+    if area is None:
+        return None
+    if focused(view) == area["bid"]:  # scrolled by the key press that focused it
+        return submit(view)
+    return act("press", bid=area["bid"], key_comb="Control+End" if "bottom" in instruction else "Control+Home")
+
+
+@oracle("odd-or-even")
+def odd_or_even(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    numbers = [e for e in shown(view) if re.fullmatch(r"-?\d+", e["name"]) and e["role"] == "generic"]
+    choices = []
+    for number in numbers:
+        kind = "Odd" if int(number["name"]) % 2 else "Even"
+        row = [b for b in find(view, role="button", name=kind) if abs(b["box"][1] - number["box"][1]) <= 3]
+        if row:
+            choices.append(row[0])
+    # a clicked button keeps the focus: rows are marked top to bottom, the focus says how far
+    now = focused(view)
+    done = next((i + 1 for i, c in enumerate(choices) if c["bid"] == now), 0)
+    return click(view, choices[done]) if done < len(choices) else submit(view)
+
+
+@oracle("guess-number")
+def guess_number(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    box = first(view, role="spinbutton")
+    if box is None:
+        return None
+    m = re.search(r"number is (higher|lower) than'\n\t*\[\d+\] generic '(\d+)'", view.text)
+    guess = 5 if not m else int(m.group(2)) + (1 if m.group(1) == "higher" else -1)
+    return fill_then(view, [(box, str(guess))], button(view))
+
+
+@oracle("generate-number")
+def generate_number(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    shown_number = next((e for e in shown(view) if re.fullmatch(r"-?\d+|-", e["name"]) and e["role"] == "generic"), None)
+    number = int(shown_number["name"]) if shown_number is not None and shown_number["name"] != "-" else None
+    less, more = re.search(r"less than (\d+)", instruction), re.search(r"greater than (\d+)", instruction)
+    ok = number is not None and (
+        (less and number < int(less.group(1)))
+        or (more and number > int(more.group(1)))
+        or ("odd number" in instruction and number % 2 == 1)
+        or ("even number" in instruction and number % 2 == 0)
+    )
+    target = button(view, "Submit" if ok else "Generate")
+    return None if target is None else click(view, target)
+
+
+@oracle("terminal")
+def terminal(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.search(r"extension \.(\S+)", instruction)
+    elements = view.elements
+    target = next((e for e in elements if e["tag"] == "input"), None)
+    prompts = [i for i, e in enumerate(elements) if e["name"] == "user$"]
+    if target is None or not prompts or prompts[-1] + 1 >= len(elements):
+        return None
+    after = elements[prompts[-1] + 1]
+    typed = after["name"] if after["tag"] == "span" and after["name"] != "\u2588" else ""  # not the cursor
+    spans = [e for e in elements if e["tag"] == "span" and e["name"] not in ("user$", "\u2588")]
+    listed = [spans[i + 1]["name"] for i in range(len(spans) - 1) if spans[i]["name"] == "ls"]
+    command = "ls"
+    if listed:
+        files = listed[-1].split()
+        pick = [f for f in files if (f.endswith("." + m.group(1)) if m else "." not in f)]
+        command = f"rm {pick[0]}" if pick else "ls"
+    if typed == command:
+        return act("keyboard_press", key="Enter")
+    if focused(view) != target["bid"]:
+        return act("focus", bid=target["bid"])
+    return act("keyboard_type", text=command) if not typed else act("keyboard_press", key="Backspace")
+
+
+@oracle("grid-coordinate")
+def grid_coordinate(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.search(r"\((-?\d+),\s*(-?\d+)\)", instruction)
+    circles = find(view, tag="circle")
+    if not m or not circles:
+        return None
+    xs = sorted({c["box"][0] for c in circles})
+    ys = sorted({c["box"][1] for c in circles}, reverse=True)  # up the page is +y
+    x, y = int(m.group(1)) + len(xs) // 2, int(m.group(2)) + len(ys) // 2
+    if not (0 <= x < len(xs) and 0 <= y < len(ys)):
+        return None
+    target = next(c for c in circles if c["box"][0] == xs[x] and c["box"][1] == ys[y])
+    return click(view, target)
+
+
+@oracle("phone-book")
+def phone_book(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.match(r"Find (.*) in the contact book and click on their (phone|email|address)", instruction)
+    name = first(view, role="heading")
+    if not m or name is None:
+        return None
+    if name["name"] == m.group(1):
+        details = [e for e in shown(view) if e["tag"] == "a" and e["role"] != "link"]  # phone, email, address
+        index = ("phone", "email", "address").index(m.group(2))
+        return click(view, details[index]) if index < len(details) else None
+    forward = first(view, role="link", name=">")
+    return None if forward is None else click(view, forward)
