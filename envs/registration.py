@@ -28,6 +28,7 @@ BUILTIN_ENVS = {
     "turngym/Support-v0": "turngym.envs.dialogue.support:SupportEnv",
     "turngym/SupportUser-v0": "turngym.envs.dialogue.support:SupportUserEnv",
     "turngym/Seat-v0": "turngym.envs.multiagent.seat:SeatEnv",
+    "turngym/WebShop-v0": "turngym.envs.gui.webapp.env:ShopEnv",
 }
 MINIWOB_ENTRY_POINT = "turngym.envs.gui.miniwob:MiniWoBEnv"  # one ID per task: turngym/miniwob.<task>-v0
 _registered: dict[str, None] = {}  # IDs registered through ``register``, in order

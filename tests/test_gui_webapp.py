@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-import asyncio
+import doctest
+import importlib
 import re
 import urllib.error
 import urllib.parse
@@ -12,6 +12,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+import turngym
 from turngym.envs.gui.webapp import (
     KINDS,
     ShopServerError,
@@ -20,10 +21,10 @@ from turngym.envs.gui.webapp import (
     goal_done,
     make_goal,
     make_world,
-    oracle_action,
     shared_shop_server,
 )
 from turngym.envs.gui.webapp.tasks import CATEGORIES
+from turngym.envs.info import StopReason
 
 
 def shop(seed: int, kind: str = "buy", split: str = "train"):
@@ -229,122 +230,119 @@ def test_goal_check_carried_details():
     }
 
 
-# --- in Chromium ---------------------------------------------------------------------------------------------------
-
-ELEMENTS_JS = """() => {
-  const out = [];
-  let n = 0;
-  for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')) {
-    const bid = String(n++);
-    el.setAttribute('data-tg-bid', bid);
-    const tag = el.tagName.toLowerCase();
-    const type = (el.getAttribute('type') || '').toLowerCase();
-    const role = tag === 'a' ? 'link' : tag === 'button' ? 'button' : tag === 'select' ? 'combobox'
-      : type === 'checkbox' ? 'checkbox' : type === 'number' ? 'spinbutton' : 'textbox';
-    const label = el.labels && el.labels.length ? el.labels[0].textContent : '';
-    const name = (el.getAttribute('aria-label') || label || el.textContent || '').trim();
-    const value = tag === 'select' ? el.options[el.selectedIndex].text : (tag === 'a' || tag === 'button') ? '' : el.value;
-    const item = {bid, role, name, value, tag};
-    if (type === 'checkbox') item.checked = el.checked;
-    if (tag === 'select') item.options = Array.from(el.options).map(o => o.text);
-    out.push(item);
-  }
-  return out;
-}"""
+# --- in Chromium, through ShopEnv (turngym/WebShop-v0) -----------------------------------------------------------
 
 
-async def perform(page, act: str) -> None:
-    """Run one BrowserGym action string on the element the page's ``data-tg-bid`` names."""
-    name, args = re.fullmatch(r"(\w+)\((.*)\)", act).groups()
-    values = ast.literal_eval(f"({args},)") if args else ()
-    if name == "noop":
-        return
-    target = page.locator(f'[data-tg-bid="{values[0]}"]')
-    if name == "click":
-        await target.click(timeout=5000)
-    elif name == "fill":
-        await target.fill(values[1], timeout=5000)
-    elif name == "select_option":
-        await target.select_option(values[1], timeout=5000)
-    else:
-        raise ValueError(f"the test driver has no action {name!r}")
-    await page.wait_for_load_state("load")
+@pytest.fixture(scope="module")
+def shop_env():
+    env = turngym.make("turngym/WebShop-v0")
+    yield env
+    env.close()
 
 
-async def play(episodes, choose, max_steps: int) -> list:
-    """Play each (world, goal, before) in its own context, ``choose(goal, state, elements, rng)`` picking actions."""
-    from playwright.async_api import async_playwright
-
-    server = shared_shop_server()
-    results = []
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            for i, (world, goal, before) in enumerate(episodes):
-                sid = server.open_session(world)
-                rng = np.random.default_rng(i)
-                try:
-                    for form in before:
-                        http(server.session_url(sid, "cart/add"), form)
-                    await page.goto(server.session_url(sid))
-                    for _ in range(max_steps):
-                        state = server.snapshot(sid)
-                        if goal_done(goal, state):
-                            break
-                        await perform(page, choose(goal, state, await page.evaluate(ELEMENTS_JS), rng))
-                    results.append(check_goal(goal, server.snapshot(sid)))
-                finally:
-                    server.close_session(sid)
-        finally:
-            await browser.close()
-    return results
+def play_episode(env, seed: int, kind: str, choose, prepare=None) -> tuple[float, dict, dict]:
+    """Play one episode with ``choose(env, rng) -> action``; ``prepare(env)`` runs after the reset."""
+    env.reset(seed=seed, options={"kind": kind})
+    if prepare is not None:
+        prepare(env)
+    rng = np.random.default_rng(seed)
+    terminated = truncated = False
+    while not (terminated or truncated):
+        _, reward, terminated, truncated, info = env.step(choose(env, rng))
+    return reward, info, env.last_context.extras["gui"].get("status", {})
 
 
-def oracle(goal, state, elements, rng) -> str:
-    return oracle_action(goal, state, elements)
+def oracle(env, rng) -> str:
+    return env.oracle_action()
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize(
     "seeds", [pytest.param(range(2), id="2-seeds"), pytest.param(range(2, 22), id="20-seeds", marks=pytest.mark.slow)]
 )
-def test_oracle_reaches_reward_1_in_chromium(seeds):
-    episodes = [(*shop(seed, kind, "test" if seed % 2 else "train"), []) for kind in KINDS for seed in seeds]
-    results = asyncio.run(play(episodes, oracle, max_steps=40))
-    assert [r.parts for r in results if not r.success] == []
+def test_oracle_reaches_reward_1_on_every_goal_kind(shop_env, seeds):
+    failed = []
+    for kind in KINDS:
+        for seed in seeds:
+            shop_env.split = "test" if seed % 2 else "train"
+            reward, info, status = play_episode(shop_env, seed, kind, oracle)
+            if (reward, info["stop_reason"], info["invalid_actions"]) != (1.0, StopReason.ANSWERED, 0):
+                failed.append((kind, seed, reward, info["stop_reason"], status.get("parts")))
+    shop_env.split = "train"
+    assert failed == []
 
 
 @pytest.mark.browser
-def test_oracle_repairs_a_cart_that_holds_other_things():
-    world, goal = shop(4, "buy")
-    product, other = world.product(goal.product_id), world.products[-1]
-    before = [
-        {"product": other.id, "size": other.sizes[0], "quantity": "1"},
-        {"product": product.id, "size": goal.size, "quantity": str(goal.quantity + 2)},
-    ]
-    (result,) = asyncio.run(play([(world, goal, before)], oracle, max_steps=40))
-    assert result.success, result.parts
+def test_oracle_repairs_a_cart_that_holds_other_things(shop_env):
+    def fill_cart(env):
+        goal, world = env.goal, env.shop_state().world
+        other = next(p for p in world.products if p.id != goal.product_id)
+        server, session = env.session.tab.state["shop"]
+        for product, size, quantity in [(other.id, other.sizes[0], 1), (goal.product_id, goal.size, goal.quantity + 2)]:
+            http(server.session_url(session, "cart/add"), {"product": product, "size": size, "quantity": str(quantity)})
+        assert len(env.shop_state().cart) == 2
+
+    reward, info, status = play_episode(shop_env, 4, "buy", oracle, fill_cart)
+    assert reward == 1.0 and info["invalid_actions"] == 0, status
 
 
-def random_action(goal, state, elements, rng) -> str:
-    """Click, fill or select on a random element; the typed text is drawn from a few plausible words."""
-    element = elements[int(rng.integers(len(elements)))]
+@pytest.mark.browser
+def test_a_wrong_order_ends_the_episode_with_partial_credit_when_asked():
+    env = turngym.make("turngym/WebShop-v0", kinds="buy", reward="partial")
+
+    def wrong_name(env, rng):
+        """The oracle's actions, but the checkout form's name is changed just before the order is placed."""
+        action = env.oracle_action()
+        elements = env.state.data["view"]["elements"]
+        place = next((e for e in elements if e["name"] == "Place order"), None)
+        name = next((e for e in elements if e["name"] == "Full name" and e["tag"] == "input"), None)
+        if place is not None and action == f'<action>click(bid="{place["bid"]}")</action>' and name["value"] != "Somebody Else":
+            return f'<action>fill("{name["bid"]}", "Somebody Else")</action>'
+        if name is not None and name["value"] == "Somebody Else":
+            return f'<action>click("{place["bid"]}")</action>'
+        return action
+
+    try:
+        reward, info, status = play_episode(env, 5, "buy", wrong_name)
+        assert info["stop_reason"] == StopReason.ANSWERED and env.shop_state().orders[0].name == "Somebody Else"
+        assert status["parts"]["shipping"] == 0.0 and status["parts"]["product"] == status["parts"]["quantity"] == 1.0
+        assert reward == pytest.approx(sum(status["parts"].values()) / len(status["parts"])) and 0 < reward < 1
+    finally:
+        env.close()
+
+
+@pytest.mark.browser
+def test_reset_empties_the_session_and_same_seed_same_first_page(shop_env):
+    obs, _ = shop_env.reset(seed=8, options={"kind": "cheapest"})
+    for _ in range(4):
+        shop_env.step(shop_env.oracle_action())
+    assert "product" in shop_env.shop_state().visited and shop_env.shop_state().cart
+    again, _ = shop_env.reset(seed=8, options={"kind": "cheapest"})
+    state = shop_env.shop_state()
+    assert again == obs and state.cart == [] and state.orders == [] and state.visited == ["home"]
+
+
+@pytest.mark.browser
+def test_env_card_example_runs():
+    result = doctest.testmod(importlib.import_module("turngym.envs.gui.webapp.env"), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def random_action(env, rng) -> str:
+    """Click, fill or select on a random control of the page; typed text and options from a few plausible words."""
+    controls = [e for e in env.state.data["view"]["elements"] if e["tag"] in ("a", "button", "input", "select", "textarea")]
+    element = controls[int(rng.integers(len(controls)))]
+    words = ["1", "2", "Ada", "12 Elm Street", "SAVE-AAAAA", "M", "Express", "Damaged"]
+    word = words[int(rng.integers(len(words)))]
     if element["tag"] == "select":
-        return f'select_option("{element["bid"]}", "{element["options"][int(rng.integers(len(element["options"])))]}")'
+        return f'<action>select_option("{element["bid"]}", "{word}")</action>'
     if element["tag"] in ("input", "textarea") and element["role"] != "checkbox":
-        word = ["1", "2", "Ada", "12 Elm Street", "SAVE-AAAAA"][int(rng.integers(5))]
-        return f'fill("{element["bid"]}", "{word}")'
-    return f'click("{element["bid"]}")'
+        return f'<action>fill("{element["bid"]}", "{word}")</action>'
+    return f'<action>click("{element["bid"]}")</action>'
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_random_actions_do_not_reach_reward_1():
-    episodes = [(*shop(seed, kind), []) for kind in KINDS for seed in range(4)]
-    results = asyncio.run(play(episodes, random_action, max_steps=40))
-    assert len(results) == 20 and not any(r.success for r in results)
-    assert max(r.score for r in results) < 1.0
+def test_random_actions_do_not_reach_reward_1(shop_env):
+    rewards = [play_episode(shop_env, seed, kind, random_action)[0] for kind in KINDS for seed in range(4)]
+    assert len(rewards) == 20 and max(rewards) == 0.0

@@ -19,6 +19,7 @@ from turngym.envs.gui.webapp.state import CartLine, ShopState
 from turngym.envs.gui.webapp.tasks import Goal
 
 Element = Mapping[str, Any]
+CONTROL_TAGS = frozenset({"a", "button", "input", "select", "textarea"})
 
 
 def action(name: str, bid: str, *args: str) -> str:
@@ -27,8 +28,16 @@ def action(name: str, bid: str, *args: str) -> str:
 
 
 def _find(elements: Sequence[Element], name: str) -> Element | None:
+    """The first visible control (link, button, input, select, text area) named ``name``; labels and headings are not."""
     want = " ".join(name.split())
-    return next((e for e in elements if " ".join(str(e.get("name", "")).split()) == want), None)
+    return next(
+        (
+            e
+            for e in elements
+            if e.get("tag") in CONTROL_TAGS and e.get("visible", True) and " ".join(str(e.get("name", "")).split()) == want
+        ),
+        None,
+    )
 
 
 def _set(element: Element, value: str) -> str | None:

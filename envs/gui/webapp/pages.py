@@ -136,17 +136,15 @@ def cart(state: ShopState, base: str, *, error: str = "") -> str:
         p = state.world.product(line.product_id)
         label = escape(line_label(state, line))
         rows.append(
-            f'<tr><td><a href="product/{p.id}">{escape(p.name)}</a></td><td>{escape(line.size)}</td><td>{money(p.price)}</td>'
-            f'<td><form method="post" action="cart/update"><input type="hidden" name="line" value="{i}">'
+            f'<li><a href="product/{p.id}">{escape(p.name)}</a> - size {escape(line.size)} - {money(p.price)} each'
+            f'<form method="post" action="cart/update"><input type="hidden" name="line" value="{i}">'
             f'<input type="number" name="quantity" value="{line.quantity}" min="1" max="{MAX_QUANTITY}" '
-            f'aria-label="Quantity of {label}"> <button type="submit" aria-label="Update {label}">Update</button></form></td>'
-            f'<td><form method="post" action="cart/remove"><input type="hidden" name="line" value="{i}">'
-            f'<button type="submit" aria-label="Remove {label}">Remove</button></form></td></tr>'
+            f'aria-label="Quantity of {label}"> <button type="submit" aria-label="Update {label}">Update</button></form>'
+            f'<form method="post" action="cart/remove"><input type="hidden" name="line" value="{i}">'
+            f'<button type="submit" aria-label="Remove {label}">Remove</button></form></li>'
         )
     body = (
-        "<table><tr><th>Product</th><th>Size</th><th>Price</th><th>Quantity</th><th></th></tr>"
-        + "".join(rows)
-        + f'</table><p>Subtotal: {money(state.cart_total())}</p><p><a href="checkout">Proceed to checkout</a></p>'
+        f'<ul>{"".join(rows)}</ul><p>Subtotal: {money(state.cart_total())}</p><p><a href="checkout">Proceed to checkout</a></p>'
     )
     return layout(state, base, "Your cart", body, error=error)
 

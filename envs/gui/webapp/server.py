@@ -7,7 +7,6 @@ those calls take one lock, so a snapshot never sees half a request.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 from collections.abc import Callable
@@ -170,9 +169,10 @@ class ShopServer(BackgroundServer):
             self.shop.sessions[session] = ShopState(world)
 
     def snapshot(self, session: str) -> ShopState:
-        """A copy of the session's state, safe to read while the browser goes on."""
+        """A copy of the session's state, safe to read while the browser goes on (the world and the records are immutable)."""
         with self.shop.lock:
-            return copy.deepcopy(self._check(session))
+            state = self._check(session)
+            return ShopState(state.world, list(state.cart), list(state.orders), list(state.returns), list(state.visited))
 
     def close_session(self, session: str) -> None:
         with self.shop.lock:
