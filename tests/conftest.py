@@ -26,15 +26,29 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``docker`` skip, saying what to install, where no dockerd is there to talk to."""
+    """Tests marked ``docker`` skip, saying what to install, where no dockerd is there to talk to;
+    tests marked ``browser`` likewise where Chromium or Playwright is missing."""
     from sandbox_docker_helpers import dockerd_missing
 
-    reason = dockerd_missing()
-    if reason is None:
-        return
+    reasons = {"docker": dockerd_missing(), "browser": _browser_missing()}
     for item in items:
-        if item.get_closest_marker("docker") is not None:
-            item.add_marker(pytest.mark.skip(reason=reason))
+        for marker, reason in reasons.items():
+            if reason is not None and item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _browser_missing() -> str | None:
+    import importlib.util
+
+    from turngym.envs.gui.browser import BrowserError, chromium_path
+
+    if importlib.util.find_spec("playwright") is None or importlib.util.find_spec("miniwob") is None:
+        return "needs playwright and miniwob: pip install 'turngym[gui]'"
+    try:
+        chromium_path()
+    except BrowserError as exc:
+        return str(exc)
+    return None
 
 
 @pytest.fixture

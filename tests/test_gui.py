@@ -19,7 +19,7 @@ CLICK_TEST = "turngym/miniwob.click-test-v0"
 LOGIN = "turngym/miniwob.login-user-v0"
 CHECKBOXES = "turngym/miniwob.click-checkboxes-v0"
 SHIFT = ["Shift"]
-BUTTONS = "turngym/miniwob.click-button-v0"  # used by one test each (no focus left by other tests: see the xfail)
+BUTTONS = "turngym/miniwob.click-button-v0"
 LINKS = "turngym/miniwob.click-link-v0"
 
 
@@ -238,7 +238,6 @@ def test_same_seed_same_page_other_seeds_other_tasks():
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(strict=True, reason="reset keeps the last episode's focus: /tmp/h/gui_bugs.md (remove when fixed)")
 def test_reset_after_steps_gives_the_same_page():
     env = turngym.make("turngym/miniwob.enter-text-v0")
     try:

@@ -32,6 +32,11 @@ def test_there_are_snippets_for_every_promised_topic():
         assert needle in joined
 
 
-@pytest.mark.parametrize("index", range(len(SNIPPETS)))
+def _snippet_params() -> list:
+    """Snippets that start with ``# needs-browser`` carry the ``browser`` marker."""
+    return [pytest.param(i, marks=pytest.mark.browser) if s.startswith("# needs-browser") else i for i, s in enumerate(SNIPPETS)]
+
+
+@pytest.mark.parametrize("index", _snippet_params())
 def test_snippet_runs(index, capsys):
     exec(compile(SNIPPETS[index], f"README.md snippet {index}", "exec"), {"__name__": f"readme_{index}"})

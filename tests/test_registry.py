@@ -7,6 +7,7 @@ import sys
 
 import gymnasium as gym
 import pytest
+from env_params import env_params
 
 import turngym
 from turngym.envs import UnknownEnvError
@@ -14,6 +15,7 @@ from turngym.envs.registration import BUILTIN_ENVS, env_card, one_line_card
 from turngym.tools import tool
 
 IDS = turngym.registered_ids()
+PARAMS = env_params(IDS)
 
 
 def test_import_registers_lazily_without_importing_env_modules():
@@ -74,7 +76,7 @@ def oracle_actions(env, seeds=(0, 1), max_steps=12):
 
 
 @pytest.mark.parametrize("parser", [None, "hermes", "openai", "tags"])
-@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("env_id", PARAMS)
 def test_every_env_states_stop_strings_that_its_oracle_actions_end_with(env_id, parser):
     env = turngym.make(env_id, **({} if parser is None else {"parser": parser}))
     try:

@@ -21,6 +21,8 @@ from turngym.tools.core import Hidden, Tool, tool
 Button = Literal["left", "middle", "right"]
 Modifier = Literal["Alt", "Control", "ControlOrMeta", "Meta", "Shift"]
 WaitMs = Annotated[float, pydantic.Field(ge=0, le=10_000)]
+Bid = Annotated[str, pydantic.BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)]
+"""An element id: a string, or a JSON integer taken as its text (models often write bids as numbers)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def _run(browser: ActionRunner, name: str, **args: Any) -> str:
 
 
 @tool
-def click(bid: str, browser: Hidden[ActionRunner], button: Button = "left", modifiers: list[Modifier] | None = None) -> str:
+def click(bid: Bid, browser: Hidden[ActionRunner], button: Button = "left", modifiers: list[Modifier] | None = None) -> str:
     """Click an element.
 
     Args:
@@ -61,7 +63,7 @@ def click(bid: str, browser: Hidden[ActionRunner], button: Button = "left", modi
 
 
 @tool
-def dblclick(bid: str, browser: Hidden[ActionRunner], button: Button = "left", modifiers: list[Modifier] | None = None) -> str:
+def dblclick(bid: Bid, browser: Hidden[ActionRunner], button: Button = "left", modifiers: list[Modifier] | None = None) -> str:
     """Double-click an element.
 
     Args:
@@ -73,7 +75,7 @@ def dblclick(bid: str, browser: Hidden[ActionRunner], button: Button = "left", m
 
 
 @tool
-def hover(bid: str, browser: Hidden[ActionRunner]) -> str:
+def hover(bid: Bid, browser: Hidden[ActionRunner]) -> str:
     """Move the mouse over an element.
 
     Args:
@@ -83,7 +85,7 @@ def hover(bid: str, browser: Hidden[ActionRunner]) -> str:
 
 
 @tool
-def fill(bid: str, value: str, browser: Hidden[ActionRunner]) -> str:
+def fill(bid: Bid, value: str, browser: Hidden[ActionRunner]) -> str:
     """Replace the text of an input, text area or editable element.
 
     Args:
@@ -94,7 +96,7 @@ def fill(bid: str, value: str, browser: Hidden[ActionRunner]) -> str:
 
 
 @tool
-def clear(bid: str, browser: Hidden[ActionRunner]) -> str:
+def clear(bid: Bid, browser: Hidden[ActionRunner]) -> str:
     """Empty an input or text area.
 
     Args:
@@ -104,7 +106,7 @@ def clear(bid: str, browser: Hidden[ActionRunner]) -> str:
 
 
 @tool
-def select_option(bid: str, options: str | list[str], browser: Hidden[ActionRunner]) -> str:
+def select_option(bid: Bid, options: str | list[str], browser: Hidden[ActionRunner]) -> str:
     """Select options of a select element by value or label.
 
     Args:
@@ -115,7 +117,7 @@ def select_option(bid: str, options: str | list[str], browser: Hidden[ActionRunn
 
 
 @tool
-def press(bid: str, key_comb: str, browser: Hidden[ActionRunner]) -> str:
+def press(bid: Bid, key_comb: str, browser: Hidden[ActionRunner]) -> str:
     """Focus an element and press a key or combination, e.g. "Enter" or "Control+a".
 
     Args:
@@ -126,7 +128,7 @@ def press(bid: str, key_comb: str, browser: Hidden[ActionRunner]) -> str:
 
 
 @tool
-def focus(bid: str, browser: Hidden[ActionRunner]) -> str:
+def focus(bid: Bid, browser: Hidden[ActionRunner]) -> str:
     """Give an element the keyboard focus.
 
     Args:
@@ -136,7 +138,7 @@ def focus(bid: str, browser: Hidden[ActionRunner]) -> str:
 
 
 @tool
-def drag_and_drop(from_bid: str, to_bid: str, browser: Hidden[ActionRunner]) -> str:
+def drag_and_drop(from_bid: Bid, to_bid: Bid, browser: Hidden[ActionRunner]) -> str:
     """Drag one element onto another.
 
     Args:
@@ -328,9 +330,9 @@ class BrowserGymParser(ActionParser):
     def parse_text(self, text: str, *, turn: int) -> ParsedAction:
         found = re.findall(r"<action>(.*?)</action>", text, re.DOTALL)
         if not found:
-            return ParsedAction(text=text, error=f"found no <action>...</action>; {self.format_help()}")
+            return ParsedAction(text=text, error="found no <action>...</action>")
         if len(found) > 1 or text.count("<action>") != 1:
-            return ParsedAction(text=text, error=f"write exactly one closed <action>...</action> per turn; {self.format_help()}")
+            return ParsedAction(text=text, error="write exactly one closed <action>...</action> per turn")
         action, error = parse_action_string(found[0])
         if error is not None:
             return ParsedAction(text=text, error=error)

@@ -66,9 +66,9 @@ class Tab:
     context: Any
     page: Any
     closed: bool = False
-    cdp: Any = None
+    key: str | None = None
     crashed: str | None = None
-    routes: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # page-load count and setup flags
 
     @property
     def alive(self) -> bool:
@@ -83,9 +83,12 @@ class Tab:
 
 
 class BrowserPool:
-    """``browsers`` Chromium processes (started on first use); tabs are spread over them."""
+    """``browsers`` Chromium processes (started on first use); tabs are spread over them, and a
+    released tab is kept (``max_idle``) for the next env of the same task."""
 
-    def __init__(self, browsers: int = 1, *, viewport: dict[str, int] | None = None, launch_timeout_s: float = 30.0):
+    def __init__(
+        self, browsers: int = 1, *, viewport: dict[str, int] | None = None, launch_timeout_s: float = 30.0, max_idle: int = 32
+    ):
         if not isinstance(browsers, int) or browsers < 1:
             raise ValueError(f"browsers must be an int >= 1, got {browsers!r}")
         self.size = browsers
@@ -98,6 +101,8 @@ class BrowserPool:
         self._browsers: list[Any] = [None] * browsers
         self._dead: set[int] = set()
         self._tabs = 0
+        self._idle: list[Tab] = []
+        self.max_idle = max_idle
         self._lock = threading.Lock()
         self.restarts = 0
         self.closed = False
@@ -116,20 +121,34 @@ class BrowserPool:
             raise BrowserError(f"a browser call took longer than {timeout} s") from exc
 
     # ---- tabs ---------------------------------------------------------------------------------
-    async def open_tab(self) -> Tab:
-        """A new context and page in the least loaded live browser (started or restarted as needed)."""
+    async def open_tab(self, key: str | None = None) -> Tab:
+        """A context and page: an idle one released under the same ``key`` (its page still loaded,
+        so a new env of the same task skips the page load), else a new one in the next browser, round
+        robin (started, or restarted if it died)."""
+        for i, idle in enumerate(self._idle):
+            if idle.key == key and idle.alive:
+                del self._idle[i]
+                return idle
         browser_id = self._tabs % self.size
         self._tabs += 1
         browser = await self._browser(browser_id)
         context = await browser.new_context(viewport=self.viewport)
         page = await context.new_page()
-        tab = Tab(self, browser_id, context, page)
+        tab = Tab(self, browser_id, context, page, key=key)
 
         def on_crash(_page: Any) -> None:
             tab.crashed = "the page crashed"
 
         page.on("crash", on_crash)
         return tab
+
+    async def release_tab(self, tab: Tab) -> None:
+        """Keep a live tab for the next ``open_tab`` with its key (up to ``max_idle``), else close it."""
+        self._idle = [t for t in self._idle if t.alive]
+        if tab.alive and tab.key is not None and len(self._idle) < self.max_idle:
+            self._idle.append(tab)
+        else:
+            await self.close_tab(tab)
 
     async def close_tab(self, tab: Tab) -> None:
         if tab.closed:
@@ -169,16 +188,6 @@ class BrowserPool:
     def _alive(self, browser_id: int) -> bool:
         browser = self._browsers[browser_id]
         return browser is not None and browser_id not in self._dead and browser.is_connected()
-
-    def browser_pids(self) -> list[int]:
-        """The process ids of the running browsers (for health checks and tests)."""
-        pids = []
-        for i, browser in enumerate(self._browsers):
-            process = getattr(getattr(browser, "_impl_obj", None), "_browser_process", None) if browser else None
-            pid = getattr(process, "pid", None)
-            if pid is not None and self._alive(i):
-                pids.append(pid)
-        return pids
 
     # ---- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:

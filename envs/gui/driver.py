@@ -17,6 +17,7 @@ from turngym.envs.gui.browser import BrowserCrashed, Tab
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
 NAVIGATION_TIMEOUT_S = 10.0
 ACTION_TIMEOUT_MS = 2_000
+SETTLE_MS = 2_000  # the longest wait for the page's animations to end before it is observed
 
 
 class ActionFailed(Exception):
@@ -45,10 +46,10 @@ class PageView:
 async def install(tab: Tab) -> None:
     """Make every document of the tab's context carry ``window.__tg``; count page loads."""
     await tab.context.add_init_script(PAGE_JS)
-    tab.routes["loads"] = 0
+    tab.state["loads"] = 0
 
     def on_load(_page: Any) -> None:
-        tab.routes["loads"] = tab.routes.get("loads", 0) + 1
+        tab.state["loads"] = tab.state.get("loads", 0) + 1
 
     tab.page.on("load", on_load)
 
@@ -72,15 +73,20 @@ async def evaluate(tab: Tab, expression: str, arg: Any = None) -> Any:
             _raise_if_crashed(tab, exc)
             if attempt == 2 or "context was destroyed" not in str(exc) and "navigat" not in str(exc):
                 raise
-            await _wait_for_load(tab, tab.routes.get("loads", 0) - 1)
+            await _wait_for_load(tab, tab.state.get("loads", 0) - 1)
     raise AssertionError("unreachable")
 
 
 async def observe(tab: Tab, *, skip: tuple[str, ...] = (), boxes: bool = False, reset_bids: bool = False) -> PageView:
-    """The page as tree lines and an element table (bids assigned in document order)."""
+    """The page as tree lines and an element table (bids assigned in document order), read once
+    the page's animations (CSS, Web Animations, jQuery) have ended."""
     if reset_bids:
         await evaluate(tab, "() => window.__tg.reset()")
-    raw = await evaluate(tab, "(o) => window.__tg.observe(o)", {"skip": list(skip), "boxes": boxes})
+    raw = await evaluate(
+        tab,
+        "async (o) => { await window.__tg.settle(o.settle_ms); return window.__tg.observe(o); }",
+        {"skip": list(skip), "boxes": boxes, "settle_ms": SETTLE_MS},
+    )
     return PageView(raw["lines"], raw["elements"], raw["title"], raw["url"])
 
 
@@ -101,7 +107,7 @@ async def screenshot(tab: Tab, *, marks: bool = False) -> bytes:
 async def perform(tab: Tab, action: GuiAction) -> str:
     """Perform ``action``; returns feedback for the model ("" when there is none to give).
     Raises ``ActionFailed`` when the page cannot do it and ``BrowserCrashed`` when the tab died."""
-    loads = tab.routes.get("loads", 0)
+    loads = tab.state.get("loads", 0)
     try:
         feedback = await _perform(tab, action)
     except (ActionFailed, BrowserCrashed):
@@ -211,7 +217,7 @@ async def _settle(tab: Tab, loads_before: int) -> None:
 
 async def _wait_for_load(tab: Tab, loads_before: int) -> None:
     deadline = asyncio.get_running_loop().time() + NAVIGATION_TIMEOUT_S
-    while tab.routes.get("loads", 0) <= loads_before:
+    while tab.state.get("loads", 0) <= loads_before:
         tab.check()
         if asyncio.get_running_loop().time() > deadline:
             raise ActionFailed(f"the page did not finish loading within {NAVIGATION_TIMEOUT_S:g} s")

@@ -133,20 +133,28 @@ class BrowserEnv(AgentEnv):
         if tab is None or not tab.alive:
             if tab is not None:
                 await self.pool.close_tab(tab)
-            tab = await self.pool.open_tab()
-            await driver.install(tab)
+            tab = await self.pool.open_tab(key=self._tab_key())
+            if "loads" not in tab.state:
+                await driver.install(tab)
             self.session.tab = tab
             await self._open(tab, task)
+            await driver.evaluate(tab, "() => window.__tg.preloadCssImages()")
         return tab
+
+    def _tab_key(self) -> str | None:
+        """Envs with the same key may take over each other's released tab (None: never)."""
+        return None
 
     async def _begin(self, task: Task) -> tuple[dict[str, Any], PageView]:
         tab = await self._fresh_tab(task)
         try:
+            await driver.evaluate(tab, "() => window.__tg.clearInput()")
             info = await self._start(tab, task)
         except BrowserCrashed:  # the browser died between episodes: start over in a new tab
             self.session.tab = None
             tab = await self._fresh_tab(task)
             info = await self._start(tab, task)
+        await tab.page.mouse.move(0, 0)
         view = await driver.observe(tab, skip=self.skip_selectors, boxes=self.show_boxes, reset_bids=True)
         return info, view
 
@@ -190,6 +198,7 @@ class BrowserEnv(AgentEnv):
         if not parsed.tool_calls:
             return self._reply_error("found no action")
         before = state.data["view"]
+        reference = self._reference(before)
         runner = _StepRunner(self, self.last_step.prefetched.get("gui"))
         self.last_step.scratch["runner"] = runner
         reply = self._run_tools(parsed.tool_calls)
@@ -198,6 +207,8 @@ class BrowserEnv(AgentEnv):
             "action": runner.performed[0].as_dict() if runner.performed else None,
             "elements": before["elements"],
             "error": runner.failure,
+            "reference": reference,
+            "viewport": dict(self.pool.viewport),
         }
         if reply.fatal is None and runner.crash is None:
             outcome = runner.outcome or self._call(self._act([]))  # an action that was refused: observe anyway
@@ -222,6 +233,15 @@ class BrowserEnv(AgentEnv):
             last = reply.messages[-1]
             reply.messages[-1] = tool_message(last["tool_call_id"], last.get("name", ""), f"{last['content']}\n\n{page}".strip())
         return reply
+
+    def _reference(self, view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The oracle's action for the page the agent acts on, with its target's box (for hooks)."""
+        action = self._oracle(PageView(view["lines"], view["elements"], view["title"], view["url"]))
+        if action is None:
+            return None
+        bid = action.args.get("bid", action.args.get("to_bid"))
+        target = next((e for e in view["elements"] if e["bid"] == str(bid)), None) if bid is not None else None
+        return {**action.as_dict(), "box": target["box"] if target else None}
 
     def _hidden_args(self) -> dict[str, Any]:
         return {**super()._hidden_args(), "browser": self.last_step.scratch["runner"]}
@@ -291,7 +311,7 @@ class BrowserEnv(AgentEnv):
         tab, self.session.tab = self.session.tab, None
         if tab is not None and self._pool is not None and not self._pool.closed:
             with contextlib.suppress(BrowserError):
-                self._pool.run(self._pool.close_tab(tab), timeout=10)
+                self._pool.run(self._pool.release_tab(tab), timeout=10)
         super().close()
 
     @classmethod

@@ -31,7 +31,9 @@ _START = """(o) => {
   const ready = WOB_TASK_READY;
   return typeof u === "string" ? {utterance: u, fields: null, ready} : {utterance: u.utterance, fields: u.fields || null, ready};
 }"""
-_STATUS = "() => ({done: WOB_DONE_GLOBAL, raw: WOB_RAW_REWARD_GLOBAL, decayed: WOB_REWARD_GLOBAL, reason: WOB_REWARD_REASON})"
+_STATUS = """() => typeof WOB_DONE_GLOBAL === "undefined"
+  ? {done: true, raw: -1, decayed: -1, reason: "the page left the task"}
+  : {done: WOB_DONE_GLOBAL, raw: WOB_RAW_REWARD_GLOBAL, decayed: WOB_REWARD_GLOBAL, reason: WOB_REWARD_REASON}"""
 
 
 def miniwob_html_dir() -> Path:
@@ -89,6 +91,9 @@ class MiniWoBEnv(BrowserEnv):
         reward: ``raw`` | ``binary`` | ``decayed``.
         split: ``train`` | ``test``: disjoint page seeds (and MiniWoB's test data mode).
         time_limit_s: MiniWoB's own episode clock (None: off, except 10 s for ``decayed``).
+        reload: load the page afresh at every reset (default: only with screenshots). Some pages
+            keep widget state across episodes, which can move a picture by an anti-aliased pixel;
+            a reload makes pictures exact at about 0.2 s a reset.
         observation, set_of_marks, show_boxes, step_timeout_s, pool: see ``BrowserEnv``.
         Plus every ``AgentEnv`` argument (parser, tools, budgets, process_rewards, reward_weights).
 
@@ -123,6 +128,7 @@ class MiniWoBEnv(BrowserEnv):
         reward: str = "raw",
         split: str = "train",
         time_limit_s: float | None = None,
+        reload: bool | None = None,
         **kwargs: Any,
     ):
         if task not in MINIWOB_TASKS:
@@ -139,6 +145,7 @@ class MiniWoBEnv(BrowserEnv):
         self.split = split
         self.time_limit_s = 10.0 if time_limit_s is None and reward == "decayed" else time_limit_s
         self.html_dir = miniwob_html_dir()
+        self.reload = self.observation_mode == "screenshot" if reload is None else bool(reload)
 
     def _make_task(self, options: Mapping[str, Any]) -> Task:
         page_seed = SPLIT_SEEDS[self.split] + int(self.np_random.integers(1 << 30))
@@ -156,11 +163,24 @@ class MiniWoBEnv(BrowserEnv):
             kind += "; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else ""
             await route.fulfill(status=200, body=path.read_bytes(), content_type=kind)
 
-        if self.task_name.startswith("flight."):
+        if self.task_name.startswith("flight.") and "miniwob" not in tab.state:
             await tab.context.route(f"{ORIGIN}/**", serve)
+            tab.state["miniwob"] = True
+        if tab.page.url != task_url(self.task_name, self.html_dir):
+            await self._load(tab)
+
+    async def _load(self, tab: Tab) -> None:
         await goto(tab, task_url(self.task_name, self.html_dir))
+        # MiniWoB's own reward panel counts down in wall-clock seconds: hidden, so pages are seeded pictures
+        await tab.page.add_style_tag(content="#reward-display { display: none !important; }")
+
+    def _tab_key(self) -> str:
+        return f"miniwob/{self.task_name}"
 
     async def _start(self, tab: Tab, task: Task) -> dict[str, Any]:
+        if tab.page.url != task_url(self.task_name, self.html_dir) or (self.reload and tab.state.get("started")):
+            await self._load(tab)  # the last episode left the page, or each episode gets a fresh page
+        tab.state["started"] = True
         limit = NO_TIME_LIMIT_MS if self.time_limit_s is None else int(self.time_limit_s * 1000)
         mode = "test" if self.split == "test" else "train"
         started = await evaluate(tab, _START, {"seed": task.facts["page_seed"], "max_ms": limit, "mode": mode})

@@ -18,7 +18,7 @@
     LABEL: "LabelText", H1: "heading", H2: "heading", H3: "heading", H4: "heading", H5: "heading",
     H6: "heading", NAV: "navigation", MAIN: "main", SVG: "graphics", svg: "graphics", CANVAS: "canvas",
     FIELDSET: "group", LEGEND: "legend", DIALOG: "dialog", HR: "separator", B: "strong", STRONG: "strong",
-    EM: "emphasis", I: "emphasis", TBODY: null, THEAD: null,
+    EM: "emphasis", I: "emphasis", TBODY: "generic", THEAD: "generic", TFOOT: "generic",
   };
   const clean = (s) => (s || "").replace(/\s+/g, " ").trim();
   const quote = (s) => "'" + s.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
@@ -94,6 +94,47 @@
   const tg = {
     next: 1,
     leaving: false,
+    // resolves once no CSS/Web animation and no jQuery animation runs (at most maxMs): the page's own signal
+    settle(maxMs) {
+      const busy = () =>
+        (document.getAnimations && document.getAnimations().some((a) => a.playState === "running" && a.effect &&
+          a.effect.getComputedTiming().iterations !== Infinity)) ||
+        (window.jQuery && window.jQuery.timers && window.jQuery.timers.length > 0);
+      if (!busy()) return Promise.resolve(true);
+      const end = performance.now() + maxMs;
+      return new Promise((resolve) => {
+        const poll = () => (!busy() ? resolve(true) : performance.now() > end ? resolve(false) : requestAnimationFrame(poll));
+        requestAnimationFrame(poll);
+      });
+    },
+    // loads every image the style sheets name (icon sprites), so later pictures of the page never
+    // depend on whether an image had arrived yet; resolves when all have loaded or failed
+    preloadCssImages() {
+      const urls = new Set();
+      for (const sheet of Array.from(document.styleSheets)) {
+        let rules = [];
+        try { rules = Array.from(sheet.cssRules || []); } catch (e) { continue; }
+        for (const rule of rules) {
+          const text = rule.cssText || "";
+          for (const m of text.matchAll(/url\(["']?([^"')]+)["']?\)/g)) {
+            if (!m[1].startsWith("data:")) urls.add(new URL(m[1], sheet.href || location.href).href);
+          }
+        }
+      }
+      return Promise.all(Array.from(urls).map((u) => new Promise((done) => {
+        const img = new Image();
+        img.onload = img.onerror = () => done(null);
+        img.src = u;
+      }))).then(() => urls.size);
+    },
+    // a new episode starts without the last one's focus, selection or scroll
+    clearInput() {
+      const a = document.activeElement;
+      if (a && a !== document.body && a.blur) a.blur();
+      const sel = window.getSelection && window.getSelection();
+      if (sel) sel.removeAllRanges();
+      window.scrollTo(0, 0);
+    },
     reset() {
       document.querySelectorAll("[data-tg-bid]").forEach((el) => el.removeAttribute("data-tg-bid"));
       tg.next = 1;
@@ -154,11 +195,10 @@
       if (!el) return { error: "no element with bid " + JSON.stringify(String(bid)) + " on the page" };
       if (!visible(el)) return { error: "element " + bid + " is not visible" };
       if (el.disabled) return { error: "element " + bid + " is disabled" };
-      let r = el.getBoundingClientRect();
-      if (r.bottom < 0 || r.right < 0 || r.top > innerHeight || r.left > innerWidth) {
-        el.scrollIntoView({ block: "center", inline: "center" });
-        r = el.getBoundingClientRect();
-      }
+      // as Playwright does: scroll every scrolling ancestor so the element shows (an element can be
+      // inside the viewport yet clipped by a scrolled container)
+      el.scrollIntoView({ block: "nearest", inline: "nearest" });
+      const r = el.getBoundingClientRect();
       const tag = el.tagName.toLowerCase();
       return { x: r.x + r.width / 2, y: r.y + r.height / 2, tag, editable: tag === "input" || tag === "textarea" || el.isContentEditable };
     },

@@ -71,15 +71,21 @@ class SyncVectorAgentEnv(VectorAgentEnv):
         return {i: self.envs[i].get_wrapper_attr(name)(*args, **kwargs) for i, (name, args, kwargs) in requests.items()}
 
     def _fork_many(self, sources: dict[int, list[int]]) -> None:
+        replaced = []
         for src, dsts in sources.items():
             fork = getattr(self.envs[src], "fork", None)
             if fork is None:  # a wrapper that does not forward fork() would be dropped by the inner env's
                 raise TypeError(f"env {src} ({type(self.envs[src]).__name__}) has no fork(); wrap it with AgentWrapper")
             for dst in dsts:
+                replaced.append(self.envs[dst])
                 self.envs[dst] = fork()
+        for env in replaced:  # an earlier fork now unused: free what it holds (a browser page, say)
+            if all(env is not e for e in self._made) and all(env is not e for e in self.envs):
+                env.close()
 
     def close(self) -> None:
         if not self.closed:
-            for env in self._made:
+            made = list(self._made)
+            for env in made + [e for e in self.envs if all(e is not m for m in made)]:
                 env.close()
         super().close()
