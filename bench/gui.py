@@ -13,14 +13,17 @@ Three systems play the same MiniWoB++ pages (PyPI ``miniwob``'s ``html/miniwob/`
 - Farama ``miniwob`` (Selenium + chromedriver): ``gym.make("miniwob/<task>-v1")``, its default
   observation (with screenshot); 16 envs are 16 processes (``miniwob`` 1.x has one instance per env).
 
-Per task, each system makes one env, times its first reset (which starts the browser), then
+Per task, each system makes one env and resets it (``start``: the browser starts), then times
 ``--resets`` resets and ``--steps`` steps (p50 of each). The policy is the same for all three: a
 click on an element drawn (seeded) from the observation's interactive elements (buttons, checkboxes,
 text boxes, links...: the accessibility tree's ``[bid] role 'name'`` lines for turngym and
 BrowserGym, the DOM element list for ``miniwob``), a no-op when there is none. An episode that ends,
-or reaches 10 steps, is reset (not timed as a step). Then 16 envs of one task (``--vec-task``) step
-``--vec-steps`` times each, all at once; steps/s = 16 x steps / wall seconds from the first step to
-the last env's last step (resets of ended episodes included, making the envs not).
+or reaches 10 steps (turngym's ``max_turns``), is reset (not timed as a step). Then 16 envs of one
+task (``--vec-task``) step ``--vec-steps`` times each, all at once; steps/s = steps of all envs / wall
+seconds from the first step to the last env's last step (resets of ended episodes included; making
+and first resets not: the peers' 16 processes start one after another, since 16 browsers starting
+at once time BrowserGym's page loads out). An env that breaks on the way (BrowserGym's 5 s
+``Page.goto`` timeout under load) stops; its steps so far count and the break is printed.
 
 Peers run in child processes (this file with ``--worker``), each with its own Python, so BrowserGym
 can live in its own virtual environment: it pins ``playwright==1.44`` while turngym uses a current
@@ -35,8 +38,8 @@ being the wrapper.
 Setup (Debian)::
 
     apt-get install -y chromium chromium-driver
-    pip install -c constraints.txt -e .[gui] miniwob selenium      # turngym + Farama miniwob
-    python -m venv /tmp/bgvenv && /tmp/bgvenv/bin/pip install browsergym-miniwob miniwob
+    pip install -c constraints.txt -e '.[gui]'     # turngym; its miniwob (with selenium) is the Farama peer
+    python -m venv /tmp/bgvenv && /tmp/bgvenv/bin/pip install browsergym-miniwob miniwob   # pins playwright 1.44
 
 Run from the repository root::
 
@@ -44,10 +47,38 @@ Run from the repository root::
     python bench/gui.py --quick --browsergym-python /tmp/bgvenv/bin/python    # fewer iterations
     python bench/gui.py --quick --only turngym                                 # turngym alone
 
-Measured on a 2-core machine shared with other work (Chromium 156, BrowserGym 0.14.3 with
-Playwright 1.44, miniwob 1.1.0 with Selenium 4.51), ``--quick``:
+Measured on a 2-core machine shared with other work (load average 30-100 during the run: the
+numbers move a lot between runs), Chromium 156, BrowserGym 0.14.3 on Playwright 1.44, miniwob 1.1.0
+on Selenium 4.51, turngym on Playwright 1.65; ``python bench/gui.py`` (16 min)::
 
-    (numbers below)
+    turngym    click-test-2       start  9,435 ms  reset p50     26 ms  step p50    55 ms
+    turngym    click-button       start  1,659 ms  reset p50     21 ms  step p50    62 ms
+    turngym    enter-text         start    983 ms  reset p50      6 ms  step p50     9 ms
+    turngym    click-checkboxes   start    902 ms  reset p50     33 ms  step p50    65 ms
+    turngym    all tasks                               reset p50     25 ms  step p50    38 ms
+    turngym    16 envs on click-checkboxes: 19.45 steps/s
+    browsergym click-test-2       start 10,721 ms  reset p50  4,821 ms  step p50 1,235 ms
+    browsergym click-button       start 11,556 ms  reset p50  5,581 ms  step p50 1,088 ms
+    browsergym enter-text         start  9,302 ms  reset p50  7,199 ms  step p50 1,228 ms
+    browsergym click-checkboxes   start 10,986 ms  reset p50  6,733 ms  step p50 1,250 ms
+    browsergym all tasks                               reset p50  6,257 ms  step p50 1,188 ms
+    browsergym 16 envs on click-checkboxes: 1.15 steps/s (5 episodes broke: TimeoutError: Page.goto: Timeout 5000ms exceeded.)
+    miniwob    click-test-2       start  5,611 ms  reset p50     72 ms  step p50    11 ms
+    miniwob    click-button       start  6,513 ms  reset p50    225 ms  step p50    27 ms
+    miniwob    enter-text         start  6,529 ms  reset p50     73 ms  step p50    33 ms
+    miniwob    click-checkboxes   start  8,539 ms  reset p50     90 ms  step p50    65 ms
+    miniwob    all tasks                               reset p50     75 ms  step p50    36 ms
+    miniwob    16 envs on click-checkboxes: 27.69 steps/s
+    turngym goals: reset p50 25 ms (goal <= 100), step p50 38 ms (goal <= 20)
+    ratio miniwob/turngym reset p50: 3.03x, step p50: 0.94x
+    ratio browsergym/turngym reset p50: 251.83x, step p50: 31.38x
+    ratio turngym/miniwob steps/s at 16 envs: 0.70x
+    ratio turngym/browsergym steps/s at 16 envs: 16.90x (goal >= 20)
+
+A profile of turngym's 16-env run: a vector step took ~0.95 s, of which ~0.63 s the 16 actions
+(concurrent, in the one Chromium) and ~0.32 s the autoresets of ended episodes, one after another
+(``SyncVectorAgentEnv._reset_many``); Python's own work ~0.01 s. ``--quick`` took 7.5 min with peers
+(BrowserGym 1.41 steps/s, miniwob 23.8, turngym 26.3 in separate runs).
 
 Goals: turngym reset <= 100 ms and step <= 20 ms (p50), and >= 20x BrowserGym's steps/s at 16 envs.
 The last line printed is ``ratio turngym/browsergym steps/s at 16 envs: N.NNx (goal >= 20)``.
