@@ -63,8 +63,11 @@ class TrainConfig:
     max_new_tokens: int = doc(16, "Most tokens sampled per action.")
     temperature: float = doc(1.0, "Sampling temperature (log-probs are taken at the same temperature).")
     stop: list[str] = doc([], "Strings that end an action (empty: the env's own, from its parser).")
-    vec_mode: Literal["sync", "process"] = doc(
-        "sync", "Vector env of the rollouts: sync (in process) or process (a worker per env)."
+    vec_mode: Literal["sync", "process", "ray"] = doc(
+        "sync", "Vector env of the rollouts: sync (in process), process (a worker per env) or ray (Ray actors, see ray_address)."
+    )
+    ray_address: str = doc(
+        "auto", 'vec_mode ray: the cluster ("auto", HOST:PORT, ray://...) or "local" (start one in this process).'
     )
     seed: int = doc(0, "Seeds torch, numpy and Python RNGs, the model init and the task seeds.")
     out_dir: str = doc("runs/train", "Where metrics.jsonl, the learning curve, checkpoints and config.yaml go.")

@@ -79,7 +79,7 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
 
 
 def make_vec_env(config: TrainConfig, n: int, policy: Any = None) -> VectorAgentEnv:
-    """``n`` envs of the config in a vector env of ``config.vec_mode``.
+    """``n`` envs of the config in a vector env of ``config.vec_mode`` (``ray``: on the cluster at ``config.ray_address``).
 
     ``env_kwargs: {opponent: self}`` (a ``turngym/Seat-v0`` game) is self-play: the other seats are
     played by ``policy``, the run's own, sampled at the config's temperature (sync vector envs only).
@@ -95,7 +95,8 @@ def make_vec_env(config: TrainConfig, n: int, policy: Any = None) -> VectorAgent
         from turngym.envs.multiagent.seat import PolicyOpponent
 
         kwargs["opponent"] = PolicyOpponent(policy, temperature=config.temperature, seed=config.seed)
-    return make_vec(config.env_id, n, mode=config.vec_mode, **kwargs)
+    ray = {"address": config.ray_address} if config.vec_mode == "ray" else None
+    return make_vec(config.env_id, n, mode=config.vec_mode, ray=ray, **kwargs)
 
 
 def make_hooks(config: TrainConfig) -> list[Any]:

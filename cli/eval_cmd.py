@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from turngym.cli.policies import POLICY_HELP, TOKENIZER_HELP
+from turngym.cli.train_cmd import RAY_HELP
 
 eval_app = typer.Typer(help="Evaluate a policy on a suite: pass@k, pass^k and bootstrap intervals.", add_completion=False)
 console = Console()
@@ -34,7 +35,8 @@ def evaluate(
     max_new_tokens: Annotated[int, typer.Option(help="hf/openai: most tokens per action.", min=1)] = 256,
     n: Annotated[int, typer.Option("-n", "--samples", help="Samples per task (pass@k and pass^k for every k <= n).", min=1)] = 1,
     num_envs: Annotated[int, typer.Option(help="Episodes played at once per env.", min=1)] = 8,
-    mode: Annotated[str, typer.Option(help="Vector env: sync or process.")] = "sync",
+    mode: Annotated[str, typer.Option(help="Vector env: sync, process or ray.")] = "sync",
+    ray: Annotated[str | None, typer.Option(help=RAY_HELP)] = None,
     success_at: Annotated[float | None, typer.Option(help="Success is outcome >= this (default: outcome > 0).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of sampling and of the bootstrap.")] = 0,
     out: Annotated[
@@ -55,6 +57,13 @@ def evaluate(
         raise typer.BadParameter("give either --suite (a name or file) or one or more --env IDs")
     if set_ and not env:
         raise typer.BadParameter("--set applies to --env IDs; a suite file holds each env's kwargs")
+    if ray is not None:
+        if mode not in ("sync", "ray"):
+            raise typer.BadParameter(f"--ray plays through the Ray vector env; it cannot go with --mode {mode}")
+        from turngym.envs.vector.ray import connect
+
+        mode = "ray"
+        connect(ray)  # the vector envs of every task join this cluster
     chosen = load_suite(suite, seeds=seeds) if suite else env_suite([_env_id(e) for e in env or []], seeds or 8, parse_sets(set_))
     for task in chosen.tasks:
         _env_id(task.env)

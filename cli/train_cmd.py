@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ SET_HELP = "Override a key: key=value (YAML value; env_kwargs.x=1 sets one entry
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help=CONFIG_HELP)]
 SetOption = Annotated[list[str] | None, typer.Option("--set", "-s", help=SET_HELP)]
 AlgoOption = Annotated[str | None, typer.Option(help=f"Trainer: {', '.join(ALGOS)} (default: the file's `algo`, else grpo).")]
+RAY_HELP = 'Roll out through the Ray vector env on this cluster: "auto", HOST:PORT, or "local" (start one here).'
 ShowOption = Annotated[bool, typer.Option("--show-config", help="Print every key of the algo's config with its help, then exit.")]
 
 
@@ -32,6 +34,7 @@ def train_command(
     show_config: ShowOption = False,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in out_dir.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    ray: Annotated[str | None, typer.Option(help=RAY_HELP)] = None,
 ) -> None:
     """Train a policy on a registered env: metrics.jsonl, learning_curve.png, checkpoints and the final model go to out_dir.
 
@@ -54,6 +57,8 @@ def train_command(
         return
     if config is not None and not config.is_file():
         raise typer.BadParameter(f"expected an existing YAML file for --config, got {str(config)!r}")
+    if ray is not None:  # the same as --set vec_mode=ray --set ray_address=ADDRESS
+        set_ = [*(set_ or []), "vec_mode=ray", f"ray_address={json.dumps(ray)}"]
     try:
         settings = load_config(config, set_, algo=algo)
     except ConfigError as exc:
