@@ -346,3 +346,20 @@ def random_action(env, rng) -> str:
 def test_random_actions_do_not_reach_reward_1(shop_env):
     rewards = [play_episode(shop_env, seed, kind, random_action)[0] for kind in KINDS for seed in range(4)]
     assert len(rewards) == 20 and max(rewards) == 0.0
+
+
+@pytest.mark.browser
+def test_fork_replays_into_its_own_session(shop_env):
+    shop_env.reset(seed=1, options={"kind": "coupon"})
+    for _ in range(4):
+        shop_env.step(shop_env.oracle_action())
+    fork = shop_env.fork()
+    try:
+        assert fork.session.tab.state["shop"][1] != shop_env.session.tab.state["shop"][1]
+        assert fork.shop_state().cart == shop_env.shop_state().cart and fork.state.data["view"] == shop_env.state.data["view"]
+        terminated = truncated = False
+        while not (terminated or truncated):
+            _, reward, terminated, truncated, _ = fork.step(fork.oracle_action())
+        assert reward == 1.0 and len(fork.shop_state().orders) == 1 and shop_env.shop_state().orders == []
+    finally:
+        fork.close()
