@@ -241,6 +241,18 @@
       });
     },
   };
+  // the page is about to be replaced: a navigation began, a form was submitted, or a link followed
+  // (form submissions and link clicks navigate a task later, so they are noted when they happen)
+  const sameDocument = (href) => href.split("#")[0] === location.href.split("#")[0];
   window.addEventListener("beforeunload", () => { tg.leaving = true; });
+  window.addEventListener("submit", (e) => { if (!e.defaultPrevented) tg.leaving = true; });
+  window.addEventListener("click", (e) => {
+    if (e.defaultPrevented || e.button !== 0 || !e.target.closest) return;
+    const a = e.target.closest("a[href]");
+    if (!a || (a.target && a.target !== "_self") || a.hasAttribute("download")) return;
+    const href = a.href;
+    if (href.startsWith("javascript:") || sameDocument(href)) return;
+    tg.leaving = true;
+  });
   window.__tg = tg;
 })();
