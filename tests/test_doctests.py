@@ -46,6 +46,8 @@ MODULES = [
     "turngym.envs.dialogue.support.env",
     "turngym.envs.dialogue.support.user_env",
     "turngym.envs.multiagent",
+    pytest.param("turngym.envs.gui.miniwob", marks=pytest.mark.browser),
+    pytest.param("turngym.envs.gui.webapp.env", marks=pytest.mark.browser),
 ]
 
 
