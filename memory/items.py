@@ -230,7 +230,7 @@ class ItemMemory:
         if k == 0 or self._len == 0:
             return []
         if method == "hybrid":
-            fused = HybridRetriever([_View(self, "bm25"), _View(self, "embedding")]).search_batch([query], k)[0]
+            fused = HybridRetriever([_View(self, "bm25"), _View(self, "embedding")], fusion="rrf").search_batch([query], k)[0]
             return [MemoryHit(self.get(hit.doc_id), hit.score) for hit in fused]
         rows, base_scores, entries, over_scores = (self._bm25 if method == "bm25" else self._cosine)(query)
         best = _top(base_scores, rows, k)

@@ -17,7 +17,7 @@ from turngym.tools.retrieval import CorpusFormatError, Retriever, write_corpus
 from turngym.tools.retrieval.bm25 import BM25Retriever
 from turngym.tools.retrieval.dense import DenseRetriever
 from turngym.tools.retrieval.embedder import DEFAULT_EMBEDDER
-from turngym.tools.retrieval.hybrid import HybridRetriever
+from turngym.tools.retrieval.hybrid import BM25_DENSE_WEIGHTS, HybridRetriever
 from turngym.tools.retrieval.index import (
     INDEX_FORMAT,
     MANIFEST,
@@ -81,14 +81,27 @@ def test_hybrid_index_round_trip(corpus, tmp_path, minilm):
     out = tmp_path / "idx"
     manifest = build(corpus, "hybrid", out, embedder=minilm)
     assert manifest["components"] == {"bm25": "bm25", "dense": "dense"}
-    assert manifest["fusion"] == {"method": "rrf", "k_rrf": 60, "depth": 50}
+    assert manifest["fusion"] == {"method": "weighted", "weights": list(BM25_DENSE_WEIGHTS), "depth": 50}
     assert list(out.rglob("documents.jsonl")) == [out / "documents.jsonl"]  # the documents are stored once
     loaded = load_index(out, embedder=minilm)
     assert isinstance(loaded, HybridRetriever)
     bm25, dense = loaded.retrievers
     assert bm25.documents is dense.documents  # and loaded once
-    fresh = HybridRetriever([BM25Retriever.build(CORPUS), DenseRetriever.build(CORPUS, minilm)])
+    assert loaded.fusion == "weighted" and loaded.weights == list(BM25_DENSE_WEIGHTS)
+    fresh = HybridRetriever([BM25Retriever.build(CORPUS), DenseRetriever.build(CORPUS, minilm)], weights=BM25_DENSE_WEIGHTS)
     assert_same_results(loaded.search_batch(QUERIES, 5), fresh.search_batch(QUERIES, 5))
+
+
+def test_hybrid_index_of_an_rrf_manifest_still_loads_as_rrf(corpus, tmp_path, minilm):
+    out = tmp_path / "idx"
+    build(corpus, "hybrid", out, embedder=minilm)
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["fusion"] = {"method": "rrf", "k_rrf": 60, "depth": 50}  # what indexes built before weighted fusion hold
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    loaded = load_index(out, embedder=minilm)
+    assert loaded.fusion == "rrf" and loaded.k_rrf == 60 and loaded.depth == 50
+    hits = loaded.search_batch(QUERIES, 3)
+    assert all(h.score <= 2 / 61 + 1e-9 for row in hits for h in row)  # RRF scores: at most 2 / (60 + 1)
 
 
 def test_index_info_reports_sizes(corpus, tmp_path, minilm):

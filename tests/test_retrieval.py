@@ -16,7 +16,7 @@ from turngym.tools.retrieval import Document, Hit, Retriever, search
 from turngym.tools.retrieval.bm25 import BM25Retriever
 from turngym.tools.retrieval.dense import MIN_IVFPQ_DOCS, DenseRetriever, ivfpq_params
 from turngym.tools.retrieval.embedder import DEFAULT_EMBEDDER, embedder_source, load_embedder
-from turngym.tools.retrieval.hybrid import HybridRetriever
+from turngym.tools.retrieval.hybrid import HybridRetriever, min_max
 
 # id | title | text; the last four are near-duplicates of others that only an exact identifier tells apart.
 CORPUS = [
@@ -512,8 +512,9 @@ def test_approximate_indexes_with_minilm(minilm, minilm_2000, index_type, faiss_
 # --- hybrid -----------------------------------------------------------------------------------
 
 
-def test_hybrid_is_at_least_as_good_as_either(bm25, dense):
-    hybrid = HybridRetriever([bm25, dense])
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_hybrid_is_at_least_as_good_as_either(bm25, dense, fusion):
+    hybrid = HybridRetriever([bm25, dense], fusion=fusion)
     mixed = {**KEYWORD_QUERIES, **PARAPHRASE_QUERIES}
     scores = {name: hits_at_1(r, mixed) for name, r in (("bm25", bm25), ("dense", dense), ("hybrid", hybrid))}
     assert scores["hybrid"] >= max(scores["bm25"], scores["dense"]), scores
@@ -521,7 +522,7 @@ def test_hybrid_is_at_least_as_good_as_either(bm25, dense):
 
 
 def test_hybrid_rrf_scores_and_batching(bm25, dense):
-    hybrid = HybridRetriever([bm25, dense], k_rrf=60, depth=10)
+    hybrid = HybridRetriever([bm25, dense], fusion="rrf", k_rrf=60, depth=10)
     queries = [*list(KEYWORD_QUERIES)[:2], *list(PARAPHRASE_QUERIES)[:2], ""]
     batch = hybrid.search_batch(queries, 4)
     assert_same_results(batch, [hybrid.search_batch([q], 4)[0] for q in queries], atol=1e-6)
@@ -533,20 +534,33 @@ def test_hybrid_rrf_scores_and_batching(bm25, dense):
     assert hybrid.documents is bm25.documents and hybrid.get("zx81").title == "Sinclair ZX81"
 
 
+def test_hybrid_weighted_scores_and_batching(bm25, dense):
+    hybrid = HybridRetriever([bm25, dense], weights=[0.55, 0.45], depth=10)
+    queries = [*list(KEYWORD_QUERIES)[:2], *list(PARAPHRASE_QUERIES)[:2], ""]
+    batch = hybrid.search_batch(queries, 4)
+    assert_same_results(batch, [hybrid.search_batch([q], 4)[0] for q in queries], atol=1e-6)
+    assert batch[-1] == []
+    # First for both retrievers: the top normalised score (1) of each, weighted.
+    hits = search(hybrid, "Satoshi Nakamoto cryptocurrency", 3)
+    assert hits[0].doc_id == "bitcoin" and hits[0].score == pytest.approx(1.0)
+    assert all(0 <= h.score <= 1 for row in batch for h in row)
+
+
 class FixedRetriever:
-    def __init__(self, ranking: list[str]) -> None:
+    def __init__(self, ranking: list[str], scores: list[float] | None = None) -> None:
         self.ranking = ranking
+        self.scores = scores or [1.0] * len(ranking)
         self.calls: list[tuple[int, int]] = []
 
     def search_batch(self, queries, k):
         self.calls.append((len(queries), k))
-        return [[Hit(Document(d, d, d), 1.0) for d in self.ranking[:k]] for _ in queries]
+        return [[Hit(Document(d, d, d), s) for d, s in zip(self.ranking[:k], self.scores, strict=False)] for _ in queries]
 
 
 def test_hybrid_fusion_arithmetic():
     a = FixedRetriever(["x", "y", "z", "y"])  # a duplicate counts once
     b = FixedRetriever(["z", "w"])
-    hybrid = HybridRetriever([a, b], k_rrf=0, depth=50)
+    hybrid = HybridRetriever([a, b], fusion="rrf", k_rrf=0, depth=50)
     hits = hybrid.search_batch(["q1", "q2"], 10)
     assert a.calls == [(2, 50)] and b.calls == [(2, 50)]  # one batched call each, depth deep
     assert hits[0] == hits[1]
@@ -556,6 +570,28 @@ def test_hybrid_fusion_arithmetic():
     assert top_ids(hybrid.search_batch(["q"], 2)[0]) == ["z", "x"]
 
 
+def test_min_max_normalisation():
+    assert min_max([12.0, 7.0, 2.0]) == pytest.approx([1.0, 0.5, 0.0])
+    assert min_max([0.9, -0.1]) == pytest.approx([1.0, 0.0])  # negative cosines too
+    assert min_max([3.0, 3.0]) == [1.0, 1.0] and min_max([5.0]) == [1.0] and min_max([]) == []
+
+
+def test_hybrid_weighted_fusion_arithmetic():
+    # BM25-like scores (unbounded) and cosines: only their spread within each list counts.
+    a = FixedRetriever(["x", "y", "z", "y"], [30.0, 20.0, 10.0, 5.0])  # normalised 1, 0.5, 0; the duplicate counts once
+    b = FixedRetriever(["z", "w", "x"], [0.9, 0.7, 0.5])  # normalised 1, 0.5, 0
+    hybrid = HybridRetriever([a, b], weights=[0.6, 0.4], depth=50)
+    hits = hybrid.search_batch(["q1", "q2"], 10)
+    assert a.calls == [(2, 50)] and b.calls == [(2, 50)]
+    assert hits[0] == hits[1]
+    scores = {h.doc_id: h.score for h in hits[0]}
+    assert scores == pytest.approx({"x": 0.6, "y": 0.3, "z": 0.4, "w": 0.2})  # a document one list lacks gets 0 there
+    assert top_ids(hits[0]) == ["x", "z", "y", "w"]
+    # A weight of 0 gives back the other retriever's ranking; equal weights are the default.
+    assert top_ids(HybridRetriever([a, b], weights=[0, 1]).search_batch(["q"], 3)[0]) == ["z", "w", "x"]
+    assert HybridRetriever([a, b]).weights == [0.5, 0.5]
+
+
 def test_hybrid_rejects_bad_arguments():
     with pytest.raises(ValueError, match="at least one retriever"):
         HybridRetriever([])
@@ -563,6 +599,16 @@ def test_hybrid_rejects_bad_arguments():
         HybridRetriever([object()])
     with pytest.raises(ValueError, match="depth"):
         HybridRetriever([FixedRetriever([])], depth=0)
+    with pytest.raises(ValueError, match="fusion must be one of weighted, rrf, got 'max'"):
+        HybridRetriever([FixedRetriever([])], fusion="max")
+    with pytest.raises(ValueError, match=r"expected 2 non-negative weights .* got \[1.0\]"):
+        HybridRetriever([FixedRetriever([]), FixedRetriever([])], weights=[1.0])
+    with pytest.raises(ValueError, match="non-negative weights"):
+        HybridRetriever([FixedRetriever([]), FixedRetriever([])], weights=[0, 0])
+    with pytest.raises(ValueError, match="k_rrf applies to fusion='rrf'"):
+        HybridRetriever([FixedRetriever([])], k_rrf=60)
+    with pytest.raises(ValueError, match="weights apply to fusion='weighted'"):
+        HybridRetriever([FixedRetriever([])], fusion="rrf", weights=[1.0])
 
 
 # --- latency ----------------------------------------------------------------------------------

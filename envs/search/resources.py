@@ -133,9 +133,9 @@ def _built(kind: str, docs: tuple[Document, ...]) -> Retriever:
             retriever = dense
         else:
             from turngym.tools.retrieval.bm25 import BM25Retriever
-            from turngym.tools.retrieval.hybrid import HybridRetriever
+            from turngym.tools.retrieval.hybrid import BM25_DENSE_WEIGHTS, HybridRetriever
 
-            retriever = HybridRetriever([BM25Retriever.build(list(docs)), dense])
+            retriever = HybridRetriever([BM25Retriever.build(list(docs)), dense], weights=BM25_DENSE_WEIGHTS)
     return retriever
 
 

