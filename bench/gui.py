@@ -77,8 +77,12 @@ on Selenium 4.51, turngym on Playwright 1.65; ``python bench/gui.py`` (16 min)::
 
 A profile of turngym's 16-env run: a vector step took ~0.95 s, of which ~0.63 s the 16 actions
 (concurrent, in the one Chromium) and ~0.32 s the autoresets of ended episodes, one after another
-(``SyncVectorAgentEnv._reset_many``); Python's own work ~0.01 s. ``--quick`` took 7.5 min with peers
-(BrowserGym 1.41 steps/s, miniwob 23.8, turngym 26.3 in separate runs).
+(``SyncVectorAgentEnv._reset_many``); Python's own work ~0.01 s. A ``--quick`` run of all three
+right after (7.5 min, load 30-90): turngym reset p50 51 ms, step p50 49 ms, 19.3 steps/s at 16
+envs; BrowserGym 7.8 s, 1.36 s, 1.71 steps/s; miniwob 80 ms, 28 ms, 28.7 steps/s; ratio
+turngym/browsergym 11.31x. On this machine 16 envs gain nothing over one for any system (all are
+CPU-bound: BrowserGym's 16 processes run 32 Chromiums on 2 cores, where its 0.5 s sleeps alone would
+allow ~13 steps/s); on more cores BrowserGym's processes would scale, and so would the ratio's base.
 
 Goals: turngym reset <= 100 ms and step <= 20 ms (p50), and >= 20x BrowserGym's steps/s at 16 envs.
 The last line printed is ``ratio turngym/browsergym steps/s at 16 envs: N.NNx (goal >= 20)``.
