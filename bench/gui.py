@@ -1,7 +1,8 @@
 """MiniWoB++ in a headless Chromium: turngym against BrowserGym and Farama's ``miniwob`` on the same tasks.
 
-Three systems play the same MiniWoB++ pages (PyPI ``miniwob``'s ``html/miniwob/`` folder, opened as
-``file://``) in the same Chromium (Debian's ``/usr/bin/chromium``, headless):
+Three systems play the same MiniWoB++ pages (PyPI ``miniwob``'s ``html/miniwob/`` folder: the peers
+open them as ``file://``, turngym serves them under its own origin) in the same Chromium (Debian's
+``/usr/bin/chromium``, headless):
 
 - turngym: ``turngym.make("turngym/miniwob.<task>-v0")``; for 16 envs one
   ``turngym.make_vec(id, 16, autoreset=True)`` (sync mode: one process; ``MiniWoBEnv.prefetch_batch``
