@@ -3,6 +3,7 @@ collapsible sections, widgets, trees."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ from turngym.envs.gui.miniwob_oracles_kit import (
     first,
     inside,
     oracle,
+    page_source,
     props,
     quoted,
     shown,
@@ -217,3 +219,24 @@ def ascending_numbers(instruction: str, fields: dict[str, Any], view: PageView) 
         return click(view, one)
     hidden = [e for e in shown(view) if e["tag"] == "rect"]  # covers over 2, 3, ... in that order
     return click(view, hidden[0]) if hidden else None
+
+
+@functools.cache
+def _synonyms() -> list[set[str]]:
+    """click-checkboxes-soft's word groups, from its page's ``SYNONYMS``."""
+    page = page_source("miniwob/click-checkboxes-soft.html")
+    block = page[page.index("var SYNONYMS = [") : page.index("];", page.index("var SYNONYMS = ["))]
+    return [set(re.findall(r"'([^']*)'", row)) for row in re.findall(r"\[([^\[\]]*)\]", block)]
+
+
+@oracle("click-checkboxes-soft")
+def click_checkboxes_soft(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.match(r"Select words similar to (.*) and click Submit", instruction)
+    if not m:
+        return None
+    words = {w.strip() for w in m.group(1).split(",")}
+    similar = set().union(*(group for group in _synonyms() if group & words))
+    for box in find(view, role="checkbox"):
+        if box["checked"] != (box["name"] in similar):
+            return click(view, box)
+    return submit(view)

@@ -252,3 +252,27 @@ def multi_layouts(instruction: str, fields: dict[str, Any], view: PageView) -> G
         wanted.append((box, values[key]))
     go = next((e for e in shown(view) if e["name"] in ("Submit", "Search", "Go!") and e["role"] in ("button", "generic")), None)
     return fill_then(view, wanted, go)
+
+
+@oracle("text-transform")
+def text_transform(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    box = next((e for e in textboxes(view) if e["tag"] == "input"), None)
+    if box is None:
+        return None
+    letters = [e for e in view.elements[: view.elements.index(box)] if e["tag"] == "span" and e["visible"]]
+    return fill_then(view, [(box, "".join(e["name"] or " " for e in letters))], button(view))
+
+
+@oracle("use-slider")
+def use_slider(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.match(r"Select (-?\d+) with the slider", instruction)
+    handle = next((e for e in shown(view) if e["tag"] == "span"), None)
+    value = next((e for e in shown(view) if e["tag"] == "div" and re.fullmatch(r"-?\d+", e["name"])), None)
+    if not m or handle is None or value is None:
+        return None
+    gap = int(m.group(1)) - int(value["name"])
+    if gap == 0:
+        return submit(view)
+    # PageUp/PageDown move a fifth of the (unseen) range, at most 20: from 15 on, each one gets closer
+    key = ("PageUp" if gap > 0 else "PageDown") if abs(gap) >= 15 else ("ArrowRight" if gap > 0 else "ArrowLeft")
+    return act("press", bid=handle["bid"], key_comb=key)

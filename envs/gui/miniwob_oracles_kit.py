@@ -9,8 +9,11 @@ The family files (``miniwob_oracles_<family>.py``) register their oracles with `
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from turngym.envs.gui.actions import GuiAction
@@ -46,6 +49,15 @@ def oracle(*tasks: str) -> Callable[[Oracle], Oracle]:
 
 
 # ---- reading the page ---------------------------------------------------------------------------
+@functools.cache
+def page_source(relative: str) -> str:
+    """A file of the ``miniwob`` package's ``html`` folder (a task's page or its data), as text."""
+    spec = importlib.util.find_spec("miniwob")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("MiniWoB oracles need the miniwob package: pip install 'turngym[gui]'")
+    return (Path(next(iter(spec.submodule_search_locations))) / "html" / relative).read_text()
+
+
 def quoted(text: str) -> list[str]:
     """The double-quoted parts of an instruction."""
     return re.findall(r'"(.*?)"', text)

@@ -221,3 +221,28 @@ def phone_book(instruction: str, fields: dict[str, Any], view: PageView) -> GuiA
         return click(view, details[index]) if index < len(details) else None
     forward = first(view, role="link", name=">")
     return None if forward is None else click(view, forward)
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November")
+_MONTHS += ("December",)
+
+
+@oracle("choose-date", "choose-date-easy", "choose-date-medium", "choose-date-nodelay")
+def choose_date(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.search(r"(\d\d)/(\d\d)/(\d{4})", instruction)
+    box = first(view, role="textbox")
+    if not m or box is None:
+        return None
+    if box["value"] == m.group(0):
+        return submit(view)
+    month = next((e for e in shown(view) if e["name"] in _MONTHS), None)
+    year = next((e for e in shown(view) if re.fullmatch(r"\d{4}", e["name"]) and e["role"] == "generic"), None)
+    if month is None or year is None:  # the calendar opens on a click in the field
+        return click(view, box)
+    shown_at = int(year["name"]) * 12 + _MONTHS.index(month["name"])
+    wanted_at = int(m.group(3)) * 12 + int(m.group(1)) - 1
+    if shown_at != wanted_at:
+        step = first(view, name="Next" if wanted_at > shown_at else "Prev")
+        return None if step is None else click(view, step)
+    day = first(view, role="link", name=str(int(m.group(2))))
+    return None if day is None else click(view, day)
