@@ -54,7 +54,8 @@ class EnvGroup:
         except Exception as exc:  # told to the driver by ``ping``
             self.failure = _portable(exc)
 
-    def ping(self) -> tuple[str, int, tuple[BaseException, str] | None]:
+    def ping(self) -> tuple[str, int, tuple[BaseException, str] | None, str]:
+        """Incarnation, pid, the constructor's failure (or None), node id."""
         import ray
 
         return self.incarnation, os.getpid(), self.failure, ray.get_runtime_context().get_node_id()
@@ -198,17 +199,22 @@ class RayVectorAgentEnv(VectorAgentEnv):
             self._ray.kill(self._actors[a], no_restart=False)  # Ray restarts it
             cause = self._actor_lost(a, f"Ray actor {a} did not answer within {timeout} s and was killed")
             failures.update(dict.fromkeys(chunk, cause))
+        dead = {calls[ref][0] for ref in pending}
+        replies = {}
         for ref in ready:
             a, chunk = calls[ref]
             try:
-                incarnation, out = self._ray.get(ref)
+                replies[ref] = self._ray.get(ref)
             except self._ray.exceptions.RayActorError as exc:
+                dead.add(a)
                 cause = self._actor_lost(a, f"Ray actor {a} died ({type(exc).__name__}: {_first_line(exc)})")
                 failures.update(dict.fromkeys(chunk, cause))
-                continue
-            if self._incarnations[a] is not None and incarnation != self._incarnations[a]:
-                self._actor_lost(a, f"Ray actor {a} was restarted (its process or node died) and lost its episodes")
-            self._incarnations[a] = incarnation
+        for ref, (incarnation, out) in replies.items():
+            a, chunk = calls[ref]
+            if a not in dead:  # (else another call to it failed: its episodes are gone, these answers still stand)
+                if self._incarnations[a] is not None and incarnation != self._incarnations[a]:
+                    self._actor_lost(a, f"Ray actor {a} was restarted (its process or node died) and lost its episodes")
+                self._incarnations[a] = incarnation
             for i in chunk:
                 answers[i] = out[self._home[i][1]]
         for i in failures:
