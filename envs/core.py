@@ -240,6 +240,15 @@ class AgentEnv(gym.Env[list[Message], Action], abc.ABC):
         env's ``pending_prefetch`` to a new mapping; the env's next step reads it as
         ``last_step.prefetched``."""
 
+    @classmethod
+    def reset_batch(
+        cls, envs: Sequence[AgentEnv], requests: Sequence[tuple[int | None, dict[str, Any] | None]]
+    ) -> list[tuple[Any, StepInfo]]:
+        """Reset ``envs`` (all of this class, unwrapped) with their (seed, options); what each
+        ``reset`` returns, in order. Vector envs call it; a class whose resets wait on I/O (a page
+        load) overrides it to overlap them."""
+        return [env.reset(seed=seed, options=options) for env, (seed, options) in zip(envs, requests, strict=True)]
+
     # ---- the Gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[list[Message], StepInfo]:
         super().reset(seed=seed)

@@ -179,9 +179,35 @@ class BrowserEnv(AgentEnv):
 
     # ---- the Gymnasium API ------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, Any]:
-        _, info = super().reset(seed=seed, options=options)
-        state = self.state
-        task_info, view = self._call(self._begin(state.task))
+        info = self._draw(seed, options)
+        return self._finish_reset(*self._call(self._begin(self._state().task)), info)
+
+    @classmethod
+    def reset_batch(
+        cls, envs: Sequence[AgentEnv], requests: Sequence[tuple[int | None, dict[str, Any] | None]]
+    ) -> list[tuple[Any, Any]]:
+        """Draw each env's task, then start all their pages in one ``gather`` per pool."""
+        infos = [env._draw(seed, options) for env, (seed, options) in zip(envs, requests, strict=True)]
+        begun: dict[int, Any] = {}
+        by_pool: dict[int, list[int]] = {}
+        for i, env in enumerate(envs):
+            by_pool.setdefault(id(env.pool), []).append(i)
+        for members in by_pool.values():
+
+            async def begin_all(members: list[int] = members) -> list[Any]:
+                return await asyncio.gather(*(envs[i]._begin(envs[i]._state().task) for i in members))
+
+            timeout = max(envs[i].step_timeout_s for i in members) * 2
+            for i, result in zip(members, envs[members[0]].pool.run(begin_all(), timeout=timeout), strict=True):
+                begun[i] = result
+        return [env._finish_reset(*begun[i], infos[i]) for i, env in enumerate(envs)]
+
+    def _draw(self, seed: int | None, options: dict[str, Any] | None) -> Any:
+        """The browser-free part of a reset: seeding and the task (``AgentEnv.reset``)."""
+        return super().reset(seed=seed, options=options)[1]
+
+    def _finish_reset(self, task_info: dict[str, Any], view: PageView, info: Any) -> tuple[Any, Any]:
+        state = self._state()
         state.data.update(steps=[], view=_view_data(view), task_info=task_info, messages_to_user=[])
         state.messages[1] = user_message(self._first_prompt(task_info["instruction"], view))
         state.tokens = sum(self.count_tokens(m["content"]) for m in state.messages)

@@ -61,7 +61,20 @@ class SyncVectorAgentEnv(VectorAgentEnv):
         self._made = list(self.envs)  # closed at the end; forks in ``envs`` share their resources
 
     def _reset_many(self, requests: dict[int, tuple[int | None, dict | None]]) -> dict[int, Any]:
-        return {i: self.envs[i].reset(seed=seed, options=options) for i, (seed, options) in requests.items()}
+        """Wrapped envs reset one by one (through their wrappers); bare envs of one class together
+        (``AgentEnv.reset_batch``: a GUI env's page loads overlap)."""
+        results: dict[int, Any] = {}
+        groups: dict[type, list[int]] = {}
+        for i in requests:
+            env = self.envs[i]
+            if env is env.unwrapped and hasattr(type(env), "reset_batch"):
+                groups.setdefault(type(env), []).append(i)
+            else:
+                results[i] = env.reset(seed=requests[i][0], options=requests[i][1])
+        for cls, members in groups.items():
+            batch = cls.reset_batch([self.envs[i] for i in members], [requests[i] for i in members])
+            results.update(zip(members, batch, strict=True))
+        return {i: results[i] for i in requests}
 
     def _step_many(self, actions: dict[int, Action]) -> dict[int, StepTuple]:
         prefetch_batch([self.envs[i] for i in actions], list(actions.values()))
