@@ -43,8 +43,29 @@ step costs milliseconds (browsers, sandboxes, remote tools) and for more than on
 64 envs live in 2 actors (one per CPU, 32 envs each, ``prefetch_batch`` per actor), the process
 env's in 64 processes, which is where Ray gains on 2 cores.
 
-The last line printed is ``ratio ray/process steps/s: X.XXx (goal >= 0.8)``; sections added later
-print their ratios before it.
+Retrieval section: BM25 over synthetic encyclopedia articles (``bench/search_indexes.py``; 100k,
+``--quick`` 10k), stored by ``build_index``; batches of 64 queries, top 3, answered by the index in
+this process (``search_batch``) and by ``deploy_retrieval`` on Ray Serve (one replica, one CPU)
+through ``HTTPRetriever`` (the envs' client); both answer the same documents (checked). Rounds of
+the two sides alternate and the median round counts; then ``--clients`` threads keep the replica
+busy: its throughput, the mean batch it merged and its RSS (from ``/health``). Same machine and
+load as above; two runs of ``python bench/ray.py`` (retrieval rows)::
+
+    retrieval: BM25 over 100,000 synthetic articles (33 MB on disk), batches of 64, top 3, ...
+    retrieval                            queries/s
+    in process, search_batch                   108   (133 in the other run)
+    Ray Serve, 1 replica, 1 client              94   (96)
+    Ray Serve, 1 replica, 4 clients            115   (121; mean merged batch 122 queries, RSS 312 MB)
+    ratio Ray Serve/in-process retrieval queries/s at batch 64: 0.87x (goal >= 0.5)   (0.72x)
+
+``--quick`` (10k articles, 3 MB) swings with the load: 1,455 in process against 1,534 served
+(1.05x), then 1,851 against 417 (0.23x). A request through Serve's proxy costs 7-11 ms before any
+search (one query: 0.3 ms in process, 1.2 ms through the local uvicorn server), which a 10k index
+answering 64 queries in ~15-35 ms feels and a 100k one barely does. The service is for sharing one
+index across nodes, not for speed on one machine.
+
+The last line printed is ``ratio ray/process steps/s: X.XXx (goal >= 0.8)``; the retrieval ratio
+comes before it.
 """
 
 from __future__ import annotations
@@ -166,7 +187,89 @@ def env_section(args: argparse.Namespace) -> Section:
     return section
 
 
-SECTIONS: list[Callable[[argparse.Namespace], Section]] = [env_section]  # new sections go before env_section: its ratio is last
+RETRIEVAL_BATCH = 64
+RETRIEVAL_TOPK = 3
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def retrieval_section(args: argparse.Namespace) -> Section:
+    """Queries/s of batches of 64 through Ray Serve (one replica, one CPU) against the same index in process."""
+    import concurrent.futures
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+    import ray
+    from ray import serve
+    from search_indexes import synthetic_corpus
+
+    from turngym.tools.retrieval.client import HTTPRetriever
+    from turngym.tools.retrieval.corpus import write_corpus
+    from turngym.tools.retrieval.index import build_index, index_info, load_index
+    from turngym.tools.retrieval.ray_serve import deploy_retrieval
+
+    n_docs, rounds, per_round = (10_000, 3, 5) if args.quick else (100_000, 7, 10)
+    docs, questions = synthetic_corpus(n_docs, seed=0)
+    batches = [questions[i * RETRIEVAL_BATCH : (i + 1) * RETRIEVAL_BATCH] for i in range(per_round)]
+    queries = per_round * RETRIEVAL_BATCH
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    with tempfile.TemporaryDirectory(prefix="turngym-bench-ray-") as tmp, contextlib.ExitStack() as stop:
+        stop.callback(ray.shutdown)
+        stop.callback(serve.shutdown)  # runs first: the replica lets go of the index before the folder goes
+        index_dir = Path(tmp) / "index"
+        write_corpus(docs, Path(tmp) / "corpus.jsonl")
+        build_index(Path(tmp) / "corpus.jsonl", "bm25", index_dir, progress=False)
+        disk_mb = index_info(index_dir)["total_bytes"] / 1e6
+        local = load_index(index_dir)
+        url = deploy_retrieval(index_dir, name="bench-retrieval", num_cpus=1, http_port=_free_port())
+        remote = HTTPRetriever(url, timeout=120)
+        ids = lambda hits: [[h.doc_id for h in row] for row in hits]  # noqa: E731
+        if any(ids(remote.search_batch(b, RETRIEVAL_TOPK)) != ids(local.search_batch(b, RETRIEVAL_TOPK)) for b in batches):
+            raise AssertionError("Ray Serve and the in-process index answered different documents")
+        times: dict[str, list[float]] = {"in process": [], "ray serve": []}
+        for _ in range(rounds):  # alternating rounds: load from other processes hits both sides alike
+            for side, retriever in (("in process", local), ("ray serve", remote)):
+                start = time.perf_counter()
+                for b in batches:
+                    retriever.search_batch(b, RETRIEVAL_TOPK)
+                times[side].append(time.perf_counter() - start)
+        health = lambda: httpx.get(url.removesuffix("/retrieve") + "/health", timeout=30).json()  # noqa: E731
+        before = health()
+        clients = [HTTPRetriever(url, timeout=120) for _ in range(args.clients)]
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(lambda c: [c.search_batch(b, RETRIEVAL_TOPK) for b in batches], clients))
+        busy = args.clients * queries / (time.perf_counter() - start)
+        after = health()
+    merged = (after["queries_served"] - before["queries_served"]) / (after["search_batch_calls"] - before["search_batch_calls"])
+    rate = {side: queries / statistics.median(seconds) for side, seconds in times.items()}
+    section = Section()
+    section.rows.append(
+        f"retrieval: BM25 over {n_docs:,} synthetic articles ({disk_mb:.0f} MB on disk), batches of {RETRIEVAL_BATCH}, "
+        f"top {RETRIEVAL_TOPK}, median of {rounds} alternating rounds of {per_round} batches"
+    )
+    section.rows.append(f"{'retrieval':<36} {'queries/s':>9}")
+    section.rows.append(f"{'in process, search_batch':<36} {rate['in process']:>9,.0f}")
+    section.rows.append(f"{'Ray Serve, 1 replica, 1 client':<36} {rate['ray serve']:>9,.0f}")
+    section.rows.append(
+        f"{f'Ray Serve, 1 replica, {args.clients} clients':<36} {busy:>9,.0f}  "
+        f"(mean merged batch {merged:.0f} queries, replica RSS {after['rss_bytes'] / 1e6:.0f} MB)"
+    )
+    ratio = rate["ray serve"] / rate["in process"]
+    section.ratios.append(f"ratio Ray Serve/in-process retrieval queries/s at batch 64: {ratio:.2f}x (goal >= 0.5)")
+    return section
+
+
+SECTIONS: list[Callable[[argparse.Namespace], Section]] = [retrieval_section, env_section]  # env_section last: its ratio is last
 
 
 def main() -> None:
@@ -178,6 +281,7 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per CPU)")
     parser.add_argument("--concurrency", type=int, default=1, help="max_concurrency of each actor")
     parser.add_argument("--sweep", action="store_true", help="also time other actor counts and concurrencies")
+    parser.add_argument("--clients", type=int, default=4, help="retrieval: concurrent clients that keep the replica busy")
     parser.add_argument("--quick", action="store_true", help="16 envs, 64 episodes, median of 2")
     args = parser.parse_args()
     if args.quick:
