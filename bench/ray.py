@@ -59,7 +59,7 @@ load as above; two runs of ``python bench/ray.py`` (retrieval rows)::
     ratio Ray Serve/in-process retrieval queries/s at batch 64: 0.87x (goal >= 0.5)   (0.72x)
 
 ``--quick`` (10k articles, 3 MB) swings with the load: 1,455 in process against 1,534 served
-(1.05x), then 1,851 against 417 (0.23x). A request through Serve's proxy costs 7-11 ms before any
+(1.05x), 1,851 against 417 (0.23x), 2,541 against 1,106 (0.44x). A request through Serve's proxy costs 7-11 ms before any
 search (one query: 0.3 ms in process, 1.2 ms through the local uvicorn server), which a 10k index
 answering 64 queries in ~15-35 ms feels and a 100k one barely does. The service is for sharing one
 index across nodes, not for speed on one machine.
