@@ -82,12 +82,16 @@ async def observe(tab: Tab, *, skip: tuple[str, ...] = (), boxes: bool = False, 
     the page's animations (CSS, Web Animations, jQuery) have ended."""
     if reset_bids:
         await evaluate(tab, "() => window.__tg.reset()")
-    raw = await evaluate(
-        tab,
-        "async (o) => { await window.__tg.settle(o.settle_ms); return window.__tg.observe(o); }",
-        {"skip": list(skip), "boxes": boxes, "settle_ms": SETTLE_MS},
-    )
-    return PageView(raw["lines"], raw["elements"], raw["title"], raw["url"])
+    for _ in range(3):
+        raw = await evaluate(
+            tab,
+            "async (o) => { await window.__tg.settle(o.settle_ms); return window.__tg.observe(o); }",
+            {"skip": list(skip), "boxes": boxes, "settle_ms": SETTLE_MS},
+        )
+        if raw is not None:
+            return PageView(raw["lines"], raw["elements"], raw["title"], raw["url"])
+        await tab.page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_S * 1000)
+    raise ActionFailed("the page has no body to read (it did not finish loading)")
 
 
 async def screenshot(tab: Tab, *, marks: bool = False) -> bytes:

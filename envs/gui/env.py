@@ -172,8 +172,8 @@ class BrowserEnv(AgentEnv):
         try:
             view = await driver.observe(tab, skip=self.skip_selectors, boxes=self.show_boxes)
             status = await self._status(tab)
-        except BrowserCrashed as exc:
-            results.append(("crashed", str(exc)))
+        except Exception as exc:  # a dead browser, or a page that cannot be read: the episode cannot go on
+            results.append(("crashed", str(exc) if isinstance(exc, BrowserCrashed) else f"reading the page failed: {exc}"))
             return _Outcome(list(actions), results, None, {})
         return _Outcome(list(actions), results, view, status)
 
@@ -246,8 +246,11 @@ class BrowserEnv(AgentEnv):
                 gui_extras["status"] = dict(status)
                 reply.done = bool(status.get("done"))
                 reply.outcome = self._outcome_of(status) if reply.done else None
-        if runner.crash is not None:
-            self.session.tab = None  # the next reset opens a new tab (the pool restarts a dead browser)
+        if runner.crash is not None:  # the next reset opens a new tab (the pool restarts a dead browser)
+            tab, self.session.tab = self.session.tab, None
+            if tab is not None:
+                with contextlib.suppress(BrowserError):
+                    self._call(self.pool.close_tab(tab))
             reply.done, reply.fatal = True, reply.fatal or f"the browser failed: {runner.crash}"
             gui_extras["error"] = runner.crash
         reply.extras["gui"] = gui_extras

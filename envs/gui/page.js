@@ -148,6 +148,7 @@
       return bid;
     },
     observe(opts) {
+      if (!document.body) return null; // a document still being parsed: the caller waits and asks again
       const skip = new Set();
       for (const sel of opts.skip || []) document.querySelectorAll(sel).forEach((el) => skip.add(el));
       const lines = [];
