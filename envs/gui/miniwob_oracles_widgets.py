@@ -4,6 +4,7 @@ number to guess or generate, popups, scrolled text, per-row choices, posts with 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from turngym.envs.gui.actions import GuiAction
@@ -23,8 +24,6 @@ from turngym.envs.gui.miniwob_oracles_kit import (
     textboxes,
 )
 
-WAIT = act("noop", wait_ms=350)
-
 
 @oracle("use-autocomplete", "use-autocomplete-nodelay")
 def use_autocomplete(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
@@ -33,13 +32,9 @@ def use_autocomplete(instruction: str, fields: dict[str, Any], view: PageView) -
     box = first(view, role="textbox")
     if box is None:
         return None
-    value = box["value"] or ""
-    if value.startswith(start) and value.endswith(end) and value != start:
-        return submit(view)
-    for item in [e for e in shown(view) if e["role"] in ("menuitem", "listitem")]:
-        if item["name"].startswith(start) and item["name"].endswith(end):
-            return click(view, item)
-    return act("fill", bid=box["bid"], value=start) if value != start else WAIT
+    return _autocomplete(
+        view, box, start, lambda text: text.startswith(start) and text.endswith(end) and text != start
+    ) or submit(view)
 
 
 @oracle("search-engine")
@@ -223,26 +218,131 @@ def phone_book(instruction: str, fields: dict[str, Any], view: PageView) -> GuiA
     return None if forward is None else click(view, forward)
 
 
+@oracle("choose-date", "choose-date-easy", "choose-date-medium", "choose-date-nodelay")
+def choose_date(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.search(r"\d\d/\d\d/\d{4}", instruction)
+    box = first(view, role="textbox")
+    if not m or box is None:
+        return None
+    return _day_picker(view, box, m.group(0)) or submit(view)
+
+
+def _minutes(text: str) -> int:
+    m = re.fullmatch(r"(\d+)h (\d+)m", text)
+    return int(m.group(1)) * 60 + int(m.group(2)) if m else -1
+
+
+@oracle("buy-ticket")
+def buy_ticket(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    books = [b for b in find(view, role="button") if b["name"].startswith("Book for $")]
+    durations = [e for e in shown(view) if _minutes(e["name"]) >= 0]
+    if not books or len(durations) != len(books):
+        return None
+    price = [int(b["name"].removeprefix("Book for $")) for b in books]
+    minutes = [_minutes(d["name"]) for d in durations]
+    score = {"cheapest": [-p for p in price], "most expensive": price, "shortest": [-m for m in minutes], "longest": minutes}
+    key = next((k for k in score if k in instruction), None)
+    if key is None:
+        return None
+    best = max(range(len(books)), key=lambda i: score[key][i])
+    return click(view, books[best])
+
+
+def _food_items(view: PageView) -> list[tuple[str, set[str], int, dict[str, Any], dict[str, Any]]]:
+    """Each menu item: name, types (its icons' names), quantity, its "-" and "+" (page order)."""
+    elements, items = view.elements, []
+    for i, e in enumerate(elements):
+        if e["tag"] == "span" and e["name"] == "-" and i + 2 < len(elements):
+            at = max(j for j in range(i) if elements[j]["tag"] == "div" and elements[j]["name"])
+            types = {t["name"] for t in elements[at:i] if t["tag"] == "img"}
+            quantity = int(elements[i + 1]["name"] or 0)
+            items.append((elements[at]["name"], types, quantity, e, elements[i + 2]))
+    return items
+
+
+@oracle("order-food")
+def order_food(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    by_name = re.match(r"Order one of each item: (.*)$", instruction)
+    by_type = re.match(r"Order (\d+) items that are (.*)$", instruction)
+    items = _food_items(view)
+    if by_name:
+        names = {n.strip() for n in by_name.group(1).split(", ")}
+        wanted = {name: 1 if name in names else 0 for name, *_ in items}
+    elif by_type:  # all of them as one item of that type
+        kind = next((item for item in items if by_type.group(2) in item[1]), None)
+        wanted = {name: int(by_type.group(1)) if kind and name == kind[0] else 0 for name, *_ in items}
+    else:
+        return None
+    for name, _, quantity, minus, plus in items:
+        if quantity != wanted[name]:
+            return click(view, plus if quantity < wanted[name] else minus)
+    order = button(view, "Order!")
+    return None if order is None else click(view, order)
+
+
+def _autocomplete(view: PageView, field: dict[str, Any], text: str, fits: Callable[[str], bool]) -> GuiAction | None:
+    """Type ``text`` into an autocomplete field and pick the suggestion that ``fits``; None when the
+    field already holds one."""
+    if fits(field["value"] or ""):
+        return None
+    for item in (e for e in shown(view) if e["role"] in ("menuitem", "listitem")):
+        if fits(item["name"]):
+            return click(view, item)
+    if field["value"] != text:
+        return act("fill", bid=field["bid"], value=text)
+    return act("press", bid=field["bid"], key_comb="ArrowDown")  # no suggestions yet: ask for them now
+
+
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November")
 _MONTHS += ("December",)
 
 
-@oracle("choose-date", "choose-date-easy", "choose-date-medium", "choose-date-nodelay")
-def choose_date(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
-    m = re.search(r"(\d\d)/(\d\d)/(\d{4})", instruction)
-    box = first(view, role="textbox")
-    if not m or box is None:
+def _day_picker(view: PageView, field: dict[str, Any], date: str) -> GuiAction | None:
+    """Pick ``date`` (mm/dd/yyyy) in the jQuery UI date picker of ``field``; None when it is set.
+    (The picker's field drops typed text: the calendar it is.)"""
+    if field["value"] == date:
         return None
-    if box["value"] == m.group(0):
-        return submit(view)
     month = next((e for e in shown(view) if e["name"] in _MONTHS), None)
     year = next((e for e in shown(view) if re.fullmatch(r"\d{4}", e["name"]) and e["role"] == "generic"), None)
     if month is None or year is None:  # the calendar opens on a click in the field
-        return click(view, box)
-    shown_at = int(year["name"]) * 12 + _MONTHS.index(month["name"])
-    wanted_at = int(m.group(3)) * 12 + int(m.group(1)) - 1
+        return click(view, field)
+    mm, dd, yyyy = date.split("/")
+    shown_at, wanted_at = int(year["name"]) * 12 + _MONTHS.index(month["name"]), int(yyyy) * 12 + int(mm) - 1
     if shown_at != wanted_at:
         step = first(view, name="Next" if wanted_at > shown_at else "Prev")
         return None if step is None else click(view, step)
-    day = first(view, role="link", name=str(int(m.group(2))))
+    day = first(view, role="link", name=str(int(dd)))
     return None if day is None else click(view, day)
+
+
+def _place_fits(place: str) -> Callable[[str], bool]:
+    """A suggestion "City, ST (ABC)" fits a city or an airport code given alone."""
+    return lambda item: item.startswith(place + " (") or item.endswith(f"({place})")
+
+
+@oracle("book-flight", "book-flight-nodelay")
+def book_flight(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    m = re.match(r"Book the (cheapest|shortest) one-way flight from: (.+) to: (.+) on (\d\d/\d\d/\d{4})\.", instruction)
+    if not m:
+        return None
+    kind, origin, destination, date = m.groups()
+    books = [b for b in find(view, role="button") if b["name"].startswith("Book flight for $")]
+    if books:  # the results: each flight's duration, then its price on its button
+        durations = [_minutes(e["name"]) for e in shown(view) if _minutes(e["name"]) >= 0]
+        if len(durations) != len(books):
+            return None
+        prices = [int(b["name"].removeprefix("Book flight for $")) for b in books]
+        cost = prices if kind == "cheapest" else durations
+        return click(view, books[cost.index(min(cost))])
+    boxes = textboxes(view)
+    search = button(view, "Search")
+    if len(boxes) < 3 or search is None:
+        return None
+    for step in (
+        _autocomplete(view, boxes[0], origin, _place_fits(origin)),
+        _autocomplete(view, boxes[1], destination, _place_fits(destination)),
+        _day_picker(view, boxes[2], date),
+    ):
+        if step is not None:
+            return step
+    return click(view, search)
