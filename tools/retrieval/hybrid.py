@@ -19,8 +19,8 @@ FUSIONS = ("weighted", "rrf")
 DEPTH = 50
 K_RRF = 60
 BM25_DENSE_WEIGHTS = (0.55, 0.45)
-"""Weights of BM25 and MiniLM dense, tuned on the dev split of the Wikipedia retrieval questions
-(``bench/retrieval_quality.py``); the package's hybrid indexes use them."""
+"""Weights of BM25 and MiniLM dense: the best dense weight (steps of 0.05) on all 3,316 dev questions
+of the Wikipedia retrieval set (``bench/retrieval_quality.py``); the package's hybrid indexes use them."""
 
 
 class HybridRetriever:
