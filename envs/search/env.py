@@ -152,7 +152,8 @@ class SearchQAEnv(SearchEnv):
     Arguments:
         corpus: a JSONL corpus path, a list of ``Document`` or None (the generated world).
         qa: a Search-R1 QA file (JSONL/parquet), a list of ``QAExample`` or None.
-        retriever: ``"bm25"`` (default), ``"dense"``, ``"hybrid"``, an index directory, a
+        retriever: ``"bm25"`` (default: the best that fits a CPU's budget, docs/retrieval.md),
+            ``"dense"``, ``"hybrid"`` (best recall, needs MiniLM per query), an index directory, a
             retrieval server URL (``http://...``), ``"ray-serve:NAME"`` (the service on Ray Serve)
             or a ``Retriever``.
         topk: passages per search (default 3). answer_metric: ``em``, ``f1`` or ``cover_em``.
