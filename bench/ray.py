@@ -21,23 +21,24 @@ send them. Run from the repository root::
     python bench/ray.py --sweep    # also 1/4/8 actors and concurrency 2/4
     python bench/ray.py --quick    # 16 envs, 64 episodes, median of 2
 
-Measured on a 2-core machine shared with other helpers' work (load average 30-80 during every run:
+Measured on a 2-core machine shared with other helpers' work (load average 6-80 during the runs:
 the absolute numbers are lower bounds and move a lot between runs); ray 2.60, python 3.11.
 ``python bench/ray.py`` (2 min 40 s)::
 
-    64 envs x 512 episodes of turngym/MultiHopQA-v0 (3.66 steps/episode), 2 CPUs
+    64 envs x 512 episodes of turngym/MultiHopQA-v0 (3.60 steps/episode), 2 CPUs
     vector env                             steps/s  steps/s/core
-    process                                  1,420           710
-    ray (2 actors, concurrency 1)            3,843         1,922
-    sync (one process, for scale)            8,373         8,373
+    process                                  1,915           957
+    ray (2 actors, concurrency 1)            4,847         2,423
+    sync (one process, for scale)           13,430        13,430
     bytes per env step: action 44, result 2,660 (pickled)
-    ratio ray/process steps/s: 2.71x (goal >= 0.8)
+    ratio ray/process steps/s: 2.53x (goal >= 0.8)
 
+(that run started at load 6 and ended at 38). At load 30-50: process 1,420, ray 3,843 (2.71x).
 An earlier run, at load 60-80: process 345, ray 1,664 (4.82x). ``--sweep`` at load 60-70
 (process 262 steps/s, ray 263: 1.01x): 1 actor 134, 4 actors 518, 8 actors 570, 2 actors with
 max_concurrency 2: 2,322 (while the load dropped), 4: 303; too noisy to rank layouts, except that
 one actor is the slowest. ``--quick`` (16 envs): process 1,215, ray 897 (0.74x): with few envs per
-worker the process env's 16 pipes cost less than Ray's calls. A MultiHopQA step costs ~0.12 ms
+worker the process env's 16 pipes cost less than Ray's calls. A MultiHopQA step costs ~0.07 ms
 of CPU (the sync row), so both transports cost more than the step they carry: Ray is for envs whose
 step costs milliseconds (browsers, sandboxes, remote tools) and for more than one machine. Ray's
 64 envs live in 2 actors (one per CPU, 32 envs each, ``prefetch_batch`` per actor), the process
