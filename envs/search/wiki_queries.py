@@ -59,8 +59,8 @@ def retrieval_questions(
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
         raise ValueError(f"expected n to be a non-negative int or None, got {n!r}")
-    base_counts = Counter(normalize(_base_title(d.title)) for d in docs)
-    description_counts = Counter(normalize(info.get(d.id, {}).get("description", "")) for d in docs)
+    base_counts = Counter(_normalize(_base_title(d.title)) for d in docs)
+    description_counts = Counter(_normalize(info.get(d.id, {}).get("description", "")) for d in docs)
     rng = np.random.default_rng(seed)
     out: list[QAExample] = []
     for i in rng.permutation(len(docs)):
@@ -96,7 +96,7 @@ def retrieval_questions(
     return out
 
 
-def normalize(text: str) -> str:
+def _normalize(text: str) -> str:
     return _padded(text).strip()
 
 
@@ -106,7 +106,7 @@ def _wh(meta: Mapping[str, str]) -> str:
 
 def _entity(doc: Document, meta: Mapping[str, str], base_counts: Counter[str]) -> str | None:
     base = _base_title(doc.title)
-    if len(base) < 2 or base_counts[normalize(base)] != 1:
+    if len(base) < 2 or base_counts[_normalize(base)] != 1:
         return None
     return f"{_wh(meta)} is {base}?"
 
@@ -125,7 +125,7 @@ def _definition(doc: Document, meta: Mapping[str, str]) -> str | None:
 
 def _description(doc: Document, meta: Mapping[str, str], description_counts: Counter[str]) -> str | None:
     description = meta.get("description", "").strip()
-    if len(description.split()) < _MIN_WORDS or description_counts[normalize(description)] != 1:
+    if len(description.split()) < _MIN_WORDS or description_counts[_normalize(description)] != 1:
         return None
     if _contains(_padded(description), _base_title(doc.title)):
         return None
