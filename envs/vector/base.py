@@ -106,6 +106,18 @@ class VectorAgentEnv(abc.ABC):
         """Make each env ``dst`` in ``sources[src]`` a fork of env ``src``'s running episode."""
 
     # ---- the interface ----
+    def _fork_by_export(self, sources: dict[int, list[int]], where: str) -> None:
+        """``_fork_many`` for envs in other processes (``where``): the source's episode travels as
+        ``AgentEnv.export_episode()`` (its state and RNGs) to each destination's ``import_episode``.
+        Needs ``record_to`` and ``_last`` (the last step per env) on the subclass."""
+        if getattr(self, "record_to", None) is not None:
+            raise TypeError(f"cannot fork recorded envs across {where}; use mode='sync' to record branching rollouts")
+        snapshots = self._call_many({src: ("export_episode", (), {}) for src in sources})
+        self._call_many({dst: ("import_episode", (snapshots[src],), {}) for src, dsts in sources.items() for dst in dsts})
+        for src, dsts in sources.items():
+            for dst in dsts:
+                self._last[dst] = self._last[src]
+
     def reset(
         self,
         *,

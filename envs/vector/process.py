@@ -247,13 +247,7 @@ class ProcessVectorAgentEnv(VectorAgentEnv):
 
     def _fork_many(self, sources: dict[int, list[int]]) -> None:
         """The source's episode travels as ``AgentEnv.export_episode()`` (its state and RNGs) to each destination."""
-        if self.record_to is not None:
-            raise TypeError("cannot fork recorded envs across worker processes; use mode='sync' to record branching rollouts")
-        snapshots = self._call_many({src: ("export_episode", (), {}) for src in sources})
-        self._call_many({dst: ("import_episode", (snapshots[src],), {}) for src, dsts in sources.items() for dst in dsts})
-        for src, dsts in sources.items():
-            for dst in dsts:
-                self._last[dst] = self._last[src]
+        self._fork_by_export(sources, "worker processes")
 
     def close(self) -> None:
         if self.closed:
