@@ -14,6 +14,7 @@ from turngym.envs.gui.miniwob_oracles_kit import (
     act,
     button,
     click,
+    click_text,
     find,
     first,
     inside,
@@ -61,7 +62,7 @@ def _link(view: PageView, text: str) -> dict[str, Any] | None:
 @oracle("click-link")
 def click_link(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
     target = _link(view, quoted(instruction)[0])
-    return None if target is None else click(view, target)
+    return None if target is None else click_text(view, target)
 
 
 @oracle("click-dialog")
@@ -109,7 +110,7 @@ def click_tab(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAc
 def click_tab_2(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
     target = _link(view, quoted(instruction)[0])
     if target is not None:
-        return click(view, target)
+        return click_text(view, target)
     tabs = find(view, role="tab")  # not here: open the tab after the open one
     flags = props(view)
     open_at = next((i for i, t in enumerate(tabs) if "expanded=true" in flags.get(t["bid"], "")), -1)
@@ -146,7 +147,7 @@ def click_collapsible_2(instruction: str, fields: dict[str, Any], view: PageView
         return WAIT
     target = _link(view, quoted(instruction)[0])
     if target is not None:
-        return click(view, target)
+        return click_text(view, target)
     headers = [t for t in find(view, role="tab") if t["name"].startswith("Section")]
     flags = props(view)
     open_at = next((i for i, t in enumerate(headers) if "expanded=true" in flags.get(t["bid"], "")), -1)

@@ -231,7 +231,7 @@ def _label_of(view: PageView, field: dict[str, Any]) -> str:
     around = [e for e in shown(view) if e is not field and inside(field, e, slack=4)]
     around.sort(key=lambda e: e["box"][2] * e["box"][3])
     for box in around:
-        labels = [e for e in named if inside(e, box, slack=4)]
+        labels = [e for e in named if e is not box and inside(e, box, slack=4)]
         if len(labels) == 1:
             return labels[0]["name"]
     return field["name"]

@@ -26,7 +26,7 @@ Element = dict[str, Any]
 ORACLES: dict[str, Oracle] = {}
 
 _LINE = re.compile(r"^\t*\[(\d+)\] (\S+)(?: '((?:[^'\\]|\\.)*)')?(.*)$")
-ORDINALS = {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6, "7th": 7, "8th": 8, "9th": 9, "10th": 10}
+ORDINALS = {f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}": n for n in range(1, 100)}
 
 
 def act(name: str, **args: Any) -> GuiAction:
@@ -124,12 +124,27 @@ def click(view: PageView, element: Element) -> GuiAction:
     covers = [e for e in later if e["visible"] and not inside(e, element) and _overlaps(e, element)]
     if not any(contains_point(e, cx, cy) for e in covers):
         return act("click", bid=element["bid"])
-    for fx in (0.5, 0.25, 0.75, 0.1, 0.9):
-        for fy in (0.5, 0.25, 0.75, 0.1, 0.9):
-            px, py = x + w * fx, y + h * fy
-            if not any(contains_point(e, px, py) for e in covers):
+    # candidate points: fractions of the box, and just beside each cover's edges (boxes are rounded)
+    xs = [x + w * f for f in (0.5, 0.25, 0.75, 0.1, 0.9)]
+    ys = [y + h * f for f in (0.5, 0.25, 0.75, 0.1, 0.9)]
+    for cx0, cy0, cw, ch in (e["box"] for e in covers):
+        xs += [cx0 - 1, cx0 + cw + 1]
+        ys += [cy0 - 1, cy0 + ch + 1]
+    for px in xs:
+        for py in ys:
+            free = x + 0.5 < px < x + w - 0.5 and y + 0.5 < py < y + h - 0.5
+            if free and not any(contains_point(e, px, py) for e in covers):
                 return act("mouse_click", x=round(px, 1), y=round(py, 1))
     return act("click", bid=element["bid"])
+
+
+def click_text(view: PageView, element: Element) -> GuiAction:
+    """Click an inline text element (a link): one that wraps over lines has its box's centre
+    between its words, so it is clicked at the start of its last line (the box's bottom left)."""
+    x, y, w, h = element["box"]
+    if h <= 16:  # one line of MiniWoB's small text
+        return click(view, element)
+    return act("mouse_click", x=x + 2, y=y + h - 4)
 
 
 def _overlaps(a: Element, b: Element) -> bool:

@@ -13,6 +13,7 @@ from turngym.envs.gui.miniwob_oracles_kit import (
     act,
     button,
     click,
+    click_text,
     fill_then,
     find,
     first,
@@ -213,7 +214,7 @@ def phone_book(instruction: str, fields: dict[str, Any], view: PageView) -> GuiA
     if name["name"] == m.group(1):
         details = [e for e in shown(view) if e["tag"] == "a" and e["role"] != "link"]  # phone, email, address
         index = ("phone", "email", "address").index(m.group(2))
-        return click(view, details[index]) if index < len(details) else None
+        return click_text(view, details[index]) if index < len(details) else None
     forward = first(view, role="link", name=">")
     return None if forward is None else click(view, forward)
 
