@@ -314,6 +314,28 @@ def parse_action_string(text: str) -> tuple[GuiAction | None, str | None]:
     return GuiAction(name, args), None
 
 
+def validated_action(call: ToolCall) -> GuiAction | None:
+    """The ``GuiAction`` a tool call asks for, its arguments checked and completed with the
+    defaults exactly as the tools pass them on; None when the call is not a valid browser action."""
+    tool = TOOLS_BY_NAME.get(call.name)
+    if tool is None:
+        return None
+    try:
+        validated = tool._validate(dict(call.arguments))
+    except Exception:
+        return None
+    args = {param: getattr(validated, name) for name, param in tool._field_names.items()}
+    return GuiAction(call.name, _plain(args))
+
+
+def _plain(args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as the tool functions pass them on (defaults filled, None modifiers as [])."""
+    out = json.loads(json.dumps(args))
+    if "modifiers" in out and out["modifiers"] is None:
+        out["modifiers"] = []
+    return out
+
+
 def _strip_fences(text: str) -> str:
     match = re.fullmatch(r"```[a-z]*\s*(.*?)\s*```", text, re.DOTALL)
     return match.group(1) if match else text

@@ -13,7 +13,6 @@ import abc
 import asyncio
 import contextlib
 import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -23,11 +22,11 @@ from gymnasium import spaces
 
 from turngym.envs.core import AgentEnv, Reply, Task
 from turngym.envs.gui import driver
-from turngym.envs.gui.actions import BROWSER_TOOLS, TOOLS_BY_NAME, BrowserGymParser, GuiAction, parameter_names
+from turngym.envs.gui.actions import BROWSER_TOOLS, BrowserGymParser, GuiAction, parameter_names, validated_action
 from turngym.envs.gui.browser import BrowserCrashed, BrowserError, BrowserPool, Tab, default_pool
 from turngym.envs.gui.driver import ActionFailed, PageView
 from turngym.envs.messages import Action, check_action, copy_messages, tool_message, user_message
-from turngym.envs.parsers import ParsedAction, ToolCall
+from turngym.envs.parsers import ParsedAction
 from turngym.envs.spaces import MessagesSpace
 from turngym.tools.core import ToolError
 
@@ -375,7 +374,7 @@ class BrowserEnv(AgentEnv):
             return []
         planned = []
         for call in parsed.tool_calls:
-            gui = _validated(call)
+            gui = validated_action(call)
             if gui is None:
                 return []
             planned.append(gui)
@@ -419,26 +418,6 @@ class _StepRunner:
             self.failure = text
             raise ToolError(text, "raised")
         return text or f"{action.to_string()} done"
-
-
-def _validated(call: ToolCall) -> GuiAction | None:
-    tool = TOOLS_BY_NAME.get(call.name)
-    if tool is None:
-        return None
-    try:
-        validated = tool._validate(dict(call.arguments))
-    except Exception:
-        return None
-    args = {param: getattr(validated, name) for name, param in tool._field_names.items()}
-    return GuiAction(call.name, _plain(args))
-
-
-def _plain(args: dict[str, Any]) -> dict[str, Any]:
-    """Arguments as the tool functions pass them on (defaults filled, None modifiers as [])."""
-    out = json.loads(json.dumps(args))
-    if "modifiers" in out and out["modifiers"] is None:
-        out["modifiers"] = []
-    return out
 
 
 def _view_data(view: PageView) -> dict[str, Any]:

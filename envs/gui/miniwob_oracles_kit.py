@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from turngym.envs.gui.actions import GuiAction
+from turngym.envs.gui.actions import (
+    GuiAction,
+    validated_action,  # the env's own validation: the same defaults
+)
 from turngym.envs.gui.driver import PageView
-from turngym.envs.gui.env import _validated  # the env's own validation: the same defaults
 from turngym.envs.parsers import ToolCall
 
 Oracle = Callable[[str, dict[str, Any], PageView], GuiAction | None]
@@ -31,7 +33,7 @@ ORDINALS = {f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.g
 
 def act(name: str, **args: Any) -> GuiAction:
     """A ``GuiAction`` with the tool's defaults filled, as the env's tools would perform it."""
-    action = _validated(ToolCall(name, args, "oracle"))
+    action = validated_action(ToolCall(name, args, "oracle"))
     if action is None:
         raise ValueError(f"the oracle built an invalid action {name}({args})")
     return action
