@@ -69,12 +69,13 @@ def rollout_digest(env_id: str, seed: int, steps: int = 60, **kwargs: Any) -> st
     return digest.hexdigest()
 
 
-def check_determinism(env_id: str, seed: int = 0, **kwargs: Any) -> str:
-    """Two rollouts with the same seeds hash equal; a different seed gives a different task."""
-    first, second = rollout_digest(env_id, seed, **kwargs), rollout_digest(env_id, seed, **kwargs)
+def check_determinism(env_id: str, seed: int = 0, steps: int = 60, **kwargs: Any) -> str:
+    """Two rollouts of ``steps`` random actions with the same seeds hash equal; a different seed
+    gives a different task."""
+    first, second = rollout_digest(env_id, seed, steps, **kwargs), rollout_digest(env_id, seed, steps, **kwargs)
     if first != second:
         raise AssertionError(f"two rollouts with seed {seed} differ ({first[:12]} != {second[:12]})")
-    if rollout_digest(env_id, seed + 1, **kwargs) == first:
+    if rollout_digest(env_id, seed + 1, steps, **kwargs) == first:
         raise AssertionError(f"seeds {seed} and {seed + 1} gave identical rollouts: the seed is ignored")
     return f"same seed, same rollout ({first[:12]})"
 
