@@ -113,9 +113,6 @@ class BrowserEnv(AgentEnv):
         """The next action of a scripted solution for the current page, or None."""
         return None
 
-    def _outcome_of(self, status: Mapping[str, Any]) -> float:
-        return float(status.get("reward", 0.0))
-
     # ---- the browser ----------------------------------------------------------------------------
     @property
     def pool(self) -> BrowserPool:
@@ -244,7 +241,7 @@ class BrowserEnv(AgentEnv):
                 status = outcome.status
                 gui_extras["status"] = dict(status)
                 reply.done = bool(status.get("done"))
-                reply.outcome = self._outcome_of(status) if reply.done else None
+                reply.outcome = float(status.get("reward", 0.0)) if reply.done else None
         if runner.crash is not None:  # the next reset opens a new tab (the pool restarts a dead browser)
             tab, self.session.tab = self.session.tab, None
             if tab is not None:
