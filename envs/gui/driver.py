@@ -99,7 +99,7 @@ async def screenshot(tab: Tab, *, marks: bool = False) -> bytes:
     if marks:
         await evaluate(tab, "() => window.__tg.marks(true)")
     try:
-        return await tab.page.screenshot(type="png", timeout=ACTION_TIMEOUT_MS * 5)
+        return await _stable_screenshot(tab)
     except Exception as exc:
         _raise_if_crashed(tab, exc)
         raise
@@ -200,6 +200,18 @@ async def _target(tab: Tab, bid: str) -> dict[str, Any]:
     if "error" in target:
         raise ActionFailed(target["error"])
     return target
+
+
+async def _stable_screenshot(tab: Tab, tries: int = 4) -> bytes:
+    """A picture taken once two in a row agree: images the page just inserted decode asynchronously,
+    and a loaded machine may capture them half painted (at most ``tries`` captures)."""
+    last = await tab.page.screenshot(type="png", timeout=ACTION_TIMEOUT_MS * 5)
+    for _ in range(tries - 1):
+        shot = await tab.page.screenshot(type="png", timeout=ACTION_TIMEOUT_MS * 5)
+        if shot == last:
+            break
+        last = shot
+    return last
 
 
 def _check_point(tab: Tab, x: float, y: float) -> None:

@@ -38,6 +38,7 @@ class _Session:
     """The env's tab: a resource, not episode state (an episode is its seed and its actions)."""
 
     tab: Tab | None = None
+    picture: bytes | None = None  # the PNG of the page after the last reset or step (screenshot mode)
 
 
 @dataclass
@@ -152,7 +153,14 @@ class BrowserEnv(AgentEnv):
             info = await self._start(tab, task)
         await tab.page.mouse.move(0, 0)
         view = await driver.observe(tab, skip=self.skip_selectors, boxes=self.show_boxes, reset_bids=True)
+        await self._take_picture(tab)
         return info, view
+
+    async def _take_picture(self, tab: Tab) -> None:
+        """In screenshot mode, the page's picture, taken with the view (a failure is the browser's)."""
+        self.session.picture = None
+        if self.observation_mode == "screenshot":
+            self.session.picture = await driver.screenshot(tab, marks=self.set_of_marks)
 
     async def _act(self, actions: Sequence[GuiAction]) -> _Outcome:
         tab = self.session.tab
@@ -168,6 +176,7 @@ class BrowserEnv(AgentEnv):
         try:
             view = await driver.observe(tab, skip=self.skip_selectors, boxes=self.show_boxes)
             status = await self._status(tab)
+            await self._take_picture(tab)
         except Exception as exc:  # a dead browser, or a page that cannot be read: the episode cannot go on
             results.append(("crashed", str(exc) if isinstance(exc, BrowserCrashed) else f"reading the page failed: {exc}"))
             return _Outcome(list(actions), results, None, {})
@@ -298,12 +307,8 @@ class BrowserEnv(AgentEnv):
         from PIL import Image
 
         shape = self.observation_space["screenshot"].shape
-        tab = self.session.tab
-        if tab is None or not tab.alive:
-            return np.zeros(shape, np.uint8)
-        try:
-            png = self._call(driver.screenshot(tab, marks=self.set_of_marks))
-        except BrowserError:
+        png = self.session.picture
+        if png is None:  # the browser failed: the step that says so ended the episode with an error
             return np.zeros(shape, np.uint8)
         image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.uint8)
         return image[: shape[0], : shape[1]]
