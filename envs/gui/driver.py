@@ -77,21 +77,36 @@ async def evaluate(tab: Tab, expression: str, arg: Any = None) -> Any:
     raise AssertionError("unreachable")
 
 
-async def observe(tab: Tab, *, skip: tuple[str, ...] = (), boxes: bool = False, reset_bids: bool = False) -> PageView:
+async def observe(
+    tab: Tab, *, skip: tuple[str, ...] = (), boxes: bool = False, reset_bids: bool = False, status_js: str | None = None
+) -> PageView:
     """The page as tree lines and an element table (bids assigned in document order), read once
-    the page's animations (CSS, Web Animations, jQuery) have ended."""
-    if reset_bids:
-        await evaluate(tab, "() => window.__tg.reset()")
+    the page's animations (CSS, Web Animations, jQuery) have ended, in one call to the page; a page
+    that is being left is read once the next document has loaded. ``status_js``: a JS function
+    whose value, read in the same call, lands in ``PageView.status``."""
+    script = _OBSERVE_JS.replace("STATUS", status_js or "() => ({})")
+    options = {"skip": list(skip), "boxes": boxes, "settle_ms": SETTLE_MS, "reset": reset_bids}
     for _ in range(3):
-        raw = await evaluate(
-            tab,
-            "async (o) => { await window.__tg.settle(o.settle_ms); return window.__tg.observe(o); }",
-            {"skip": list(skip), "boxes": boxes, "settle_ms": SETTLE_MS},
-        )
+        loads = tab.state.get("loads", 0)
+        raw = await evaluate(tab, script, options)
+        if raw is not None and raw.get("leaving"):  # the action left the page: read the next one
+            await _wait_for_load(tab, loads)
+            continue
         if raw is not None:
-            return PageView(raw["lines"], raw["elements"], raw["title"], raw["url"])
+            return PageView(raw["lines"], raw["elements"], raw["title"], raw["url"], raw["status"])
         await tab.page.wait_for_load_state("domcontentloaded", timeout=NAVIGATION_TIMEOUT_S * 1000)
     raise ActionFailed("the page has no body to read (it did not finish loading)")
+
+
+_OBSERVE_JS = """async (o) => {
+  const tg = window.__tg;
+  if (o.reset) tg.reset();
+  await tg.settle(o.settle_ms);
+  if (tg.leaving) return { leaving: true };
+  const view = tg.observe(o);
+  if (view) view.status = (STATUS)();
+  return view;
+}"""
 
 
 async def screenshot(tab: Tab, *, marks: bool = False) -> bytes:
@@ -108,9 +123,10 @@ async def screenshot(tab: Tab, *, marks: bool = False) -> bytes:
             await evaluate(tab, "() => window.__tg.marks(false)")
 
 
-async def perform(tab: Tab, action: GuiAction) -> str:
+async def perform(tab: Tab, action: GuiAction, *, settle: bool = True) -> str:
     """Perform ``action``; returns feedback for the model ("" when there is none to give).
-    Raises ``ActionFailed`` when the page cannot do it and ``BrowserCrashed`` when the tab died."""
+    Raises ``ActionFailed`` when the page cannot do it and ``BrowserCrashed`` when the tab died.
+    ``settle``: wait here for a page the action left to load (``observe`` does it otherwise)."""
     loads = tab.state.get("loads", 0)
     try:
         feedback = await _perform(tab, action)
@@ -119,7 +135,8 @@ async def perform(tab: Tab, action: GuiAction) -> str:
     except Exception as exc:
         _raise_if_crashed(tab, exc)
         raise ActionFailed(f"{action.name} failed: {_first_line(exc)}") from exc
-    await _settle(tab, loads)
+    if settle:
+        await _settle(tab, loads)
     return feedback
 
 

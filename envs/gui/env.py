@@ -106,7 +106,10 @@ class BrowserEnv(AgentEnv):
         """Start the episode in the loaded page (seeded from ``task.facts``); returns at least
         ``instruction`` (kept in ``state.data["task_info"]`` for the oracle)."""
 
-    async def _status(self, tab: Tab) -> dict[str, Any]:
+    status_js: str | None = None
+    """A JS function read in the page with each observation (one call): its value is ``view.status``."""
+
+    async def _status(self, tab: Tab, view: PageView) -> dict[str, Any]:
         """What the task says after a step: at least ``done`` (bool) and ``reward`` (float)."""
         return {"done": False, "reward": 0.0}
 
@@ -165,17 +168,17 @@ class BrowserEnv(AgentEnv):
     async def _act(self, actions: Sequence[GuiAction]) -> _Outcome:
         tab = self.session.tab
         results: list[tuple[str, str]] = []
-        for action in actions:
-            try:
-                results.append(("ok", await driver.perform(tab, action)))
+        for i, action in enumerate(actions):
+            try:  # the last action's page change is waited for by the observation
+                results.append(("ok", await driver.perform(tab, action, settle=i < len(actions) - 1)))
             except ActionFailed as exc:
                 results.append(("failed", str(exc)))
             except BrowserCrashed as exc:
                 results.append(("crashed", str(exc)))
                 return _Outcome(list(actions), results, None, {})
         try:
-            view = await driver.observe(tab, skip=self.skip_selectors, boxes=self.show_boxes)
-            status = await self._status(tab)
+            view = await driver.observe(tab, skip=self.skip_selectors, boxes=self.show_boxes, status_js=self.status_js)
+            status = await self._status(tab, view)
             await self._take_picture(tab)
         except Exception as exc:  # a dead browser, or a page that cannot be read: the episode cannot go on
             results.append(("crashed", str(exc) if isinstance(exc, BrowserCrashed) else f"reading the page failed: {exc}"))

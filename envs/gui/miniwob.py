@@ -188,8 +188,10 @@ class MiniWoBEnv(BrowserEnv):
             await tab.page.wait_for_function("() => WOB_TASK_READY", timeout=10_000)
         return {"instruction": started["utterance"], "fields": started["fields"]}
 
-    async def _status(self, tab: Tab) -> dict[str, Any]:
-        status = await evaluate(tab, _STATUS)
+    status_js = _STATUS
+
+    async def _status(self, tab: Tab, view: PageView) -> dict[str, Any]:
+        status = view.status
         return {**status, "done": bool(status["done"]), "reward": self._reward(status)}
 
     def _reward(self, status: Mapping[str, Any]) -> float:

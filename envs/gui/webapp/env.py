@@ -179,7 +179,7 @@ class ShopEnv(BrowserEnv):
         await goto(tab, server.session_url(session))
         return {"instruction": self._shop(task)[1].instruction}
 
-    async def _status(self, tab: Tab) -> dict[str, Any]:
+    async def _status(self, tab: Tab, view: PageView) -> dict[str, Any]:
         server, session = self._session_of(tab)
         try:
             state = server.snapshot(session)
