@@ -4,6 +4,7 @@ after ``close()`` or at interpreter exit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -156,3 +157,19 @@ def test_no_chromium_left_at_interpreter_exit_without_close():
     pids = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert len(pids) >= 3  # three browsers (the default pool's and two) with their helper processes
     assert not wait_gone(pids), f"Chromium processes left after the interpreter exited: {sorted(alive(pids))}"
+
+
+@pytest.mark.browser
+def test_tabs_opened_at_once_on_a_fresh_pool_share_one_browser():
+    before = alive(chromium_browsers())
+    pool = BrowserPool(browsers=1)
+    try:
+
+        async def open_many():
+            return await asyncio.gather(*(pool.open_tab() for _ in range(6)))
+
+        tabs = pool.run(open_many(), timeout=120)
+        assert len({id(t.context) for t in tabs}) == 6
+        assert len(alive(chromium_browsers()) - before) == 1, "each concurrent open_tab launched a browser of its own"
+    finally:
+        pool.close()

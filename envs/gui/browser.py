@@ -104,6 +104,7 @@ class BrowserPool:
         self._idle: list[Tab] = []
         self.max_idle = max_idle
         self._lock = threading.Lock()
+        self._launching = asyncio.Lock()  # tabs opened at once on a fresh pool share one Playwright and browser
         self.restarts = 0
         self.closed = False
         atexit.register(self.close)
@@ -159,9 +160,15 @@ class BrowserPool:
                 await tab.context.close()
 
     async def _browser(self, browser_id: int) -> Any:
+        if self._browsers[browser_id] is not None and self._alive(browser_id):
+            return self._browsers[browser_id]
+        async with self._launching:
+            if self._browsers[browser_id] is not None and self._alive(browser_id):
+                return self._browsers[browser_id]  # another tab's call started it meanwhile
+            return await self._launch(browser_id)
+
+    async def _launch(self, browser_id: int) -> Any:
         browser = self._browsers[browser_id]
-        if browser is not None and self._alive(browser_id):
-            return browser
         if browser is not None:  # it died: start a new one in its place
             self.restarts += 1
             with contextlib.suppress(Exception):
