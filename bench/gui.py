@@ -288,6 +288,7 @@ def turngym_vec_steps_per_s(task: str, num_envs: int, steps: int) -> tuple[float
         obs, _infos = vec.reset(seed=0)
         targets = [turngym_targets(o) for o in obs]
         errors = []
+        wait_until_quiet()
         start = time.perf_counter()
         for _ in range(steps):
             result = vec.step([click_action(rng.choice(t) if t else None) for t in targets])
@@ -298,6 +299,17 @@ def turngym_vec_steps_per_s(task: str, num_envs: int, steps: int) -> tuple[float
         return num_envs * steps / (time.perf_counter() - start), errors
     finally:
         vec.close()
+
+
+def wait_until_quiet(busy_percent: float = 25.0, max_s: float = 15.0) -> None:
+    """Before a steps/s run, wait (at most ``max_s``) until the machine's CPUs are quiet: new browser
+    processes keep starting up for seconds after their first page loads (measured: 16 new Chromium
+    contexts, even on ``about:blank``, take ~5 CPU-seconds in the 3 s after), which would be timed as steps."""
+    import psutil
+
+    deadline = time.monotonic() + max_s
+    while psutil.cpu_percent(interval=0.5) > busy_percent and time.monotonic() < deadline:
+        pass
 
 
 # ---- peer processes ---------------------------------------------------------------------------------
@@ -414,6 +426,7 @@ def peer_steps_per_s(
             if read_line(worker, log) != "ready":
                 raise RuntimeError(f"a {system} worker did not get ready: {log.read_text()[-3000:]}")
             ready.append(worker)
+        wait_until_quiet()
         start = time.perf_counter()
         for worker in ready:
             worker.stdin.write("go\n")
