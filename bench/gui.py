@@ -48,42 +48,40 @@ Run from the repository root::
     python bench/gui.py --quick --browsergym-python /tmp/bgvenv/bin/python    # fewer iterations
     python bench/gui.py --quick --only turngym                                 # turngym alone
 
-Measured on a 2-core machine shared with other work (load average 30-100 during the run: the
-numbers move a lot between runs), Chromium 156, BrowserGym 0.14.3 on Playwright 1.44, miniwob 1.1.0
-on Selenium 4.51, turngym on Playwright 1.65; ``python bench/gui.py`` (16 min)::
+Measured on a quiet 2-core machine, Chromium 156, BrowserGym 0.14.3 on Playwright 1.44, miniwob 1.1.0 on
+Selenium 4.51, turngym on Playwright 1.65; ``python bench/gui.py --browsergym-python /tmp/bgvenv/bin/python``
+(4 min 40 s)::
 
-    turngym    click-test-2       start  9,435 ms  reset p50     26 ms  step p50    55 ms
-    turngym    click-button       start  1,659 ms  reset p50     21 ms  step p50    62 ms
-    turngym    enter-text         start    983 ms  reset p50      6 ms  step p50     9 ms
-    turngym    click-checkboxes   start    902 ms  reset p50     33 ms  step p50    65 ms
-    turngym    all tasks                               reset p50     25 ms  step p50    38 ms
-    turngym    16 envs on click-checkboxes: 19.45 steps/s
-    browsergym click-test-2       start 10,721 ms  reset p50  4,821 ms  step p50 1,235 ms
-    browsergym click-button       start 11,556 ms  reset p50  5,581 ms  step p50 1,088 ms
-    browsergym enter-text         start  9,302 ms  reset p50  7,199 ms  step p50 1,228 ms
-    browsergym click-checkboxes   start 10,986 ms  reset p50  6,733 ms  step p50 1,250 ms
-    browsergym all tasks                               reset p50  6,257 ms  step p50 1,188 ms
-    browsergym 16 envs on click-checkboxes: 1.15 steps/s (5 episodes broke: TimeoutError: Page.goto: Timeout 5000ms exceeded.)
-    miniwob    click-test-2       start  5,611 ms  reset p50     72 ms  step p50    11 ms
-    miniwob    click-button       start  6,513 ms  reset p50    225 ms  step p50    27 ms
-    miniwob    enter-text         start  6,529 ms  reset p50     73 ms  step p50    33 ms
-    miniwob    click-checkboxes   start  8,539 ms  reset p50     90 ms  step p50    65 ms
-    miniwob    all tasks                               reset p50     75 ms  step p50    36 ms
-    miniwob    16 envs on click-checkboxes: 27.69 steps/s
-    turngym goals: reset p50 25 ms (goal <= 100), step p50 38 ms (goal <= 20)
-    ratio miniwob/turngym reset p50: 3.03x, step p50: 0.94x
-    ratio browsergym/turngym reset p50: 251.83x, step p50: 31.38x
-    ratio turngym/miniwob steps/s at 16 envs: 0.70x
-    ratio turngym/browsergym steps/s at 16 envs: 16.90x (goal >= 20)
+    turngym    click-test-2       start    831 ms  reset p50     23 ms  step p50     7 ms
+    turngym    click-button       start    223 ms  reset p50     17 ms  step p50     9 ms
+    turngym    enter-text         start    238 ms  reset p50     21 ms  step p50     6 ms
+    turngym    click-checkboxes   start    263 ms  reset p50     18 ms  step p50     7 ms
+    turngym    all tasks                               reset p50     20 ms  step p50     7 ms
+    turngym    16 envs on click-checkboxes: 151.65 steps/s
+    browsergym click-test-2       start  1,626 ms  reset p50  1,309 ms  step p50   786 ms
+    browsergym click-button       start  1,671 ms  reset p50  1,327 ms  step p50   784 ms
+    browsergym enter-text         start  1,624 ms  reset p50  1,310 ms  step p50   792 ms
+    browsergym click-checkboxes   start  1,747 ms  reset p50  1,433 ms  step p50   790 ms
+    browsergym all tasks                               reset p50  1,336 ms  step p50   785 ms
+    browsergym 16 envs on click-checkboxes: 2.09 steps/s (2 episodes broke: TimeoutError: Page.goto: Timeout 5000ms exceeded.)
+    miniwob    click-test-2       start    737 ms  reset p50     58 ms  step p50     9 ms
+    miniwob    click-button       start    709 ms  reset p50     58 ms  step p50    12 ms
+    miniwob    enter-text         start    738 ms  reset p50     60 ms  step p50    11 ms
+    miniwob    click-checkboxes   start    744 ms  reset p50     66 ms  step p50    50 ms
+    miniwob    all tasks                               reset p50     59 ms  step p50    12 ms
+    miniwob    16 envs on click-checkboxes: 31.57 steps/s
+    turngym goals: reset p50 20 ms (goal <= 100), step p50 7 ms (goal <= 20)
+    ratio miniwob/turngym reset p50: 3.00x, step p50: 1.58x
+    ratio browsergym/turngym reset p50: 67.58x, step p50: 106.87x
+    ratio turngym/miniwob steps/s at 16 envs: 4.80x
+    ratio turngym/browsergym steps/s at 16 envs: 72.59x (goal >= 20)
 
-A profile of turngym's 16-env run: a vector step took ~0.95 s, of which ~0.63 s the 16 actions
-(concurrent, in the one Chromium) and ~0.32 s the autoresets of ended episodes, one after another
-(``SyncVectorAgentEnv._reset_many``); Python's own work ~0.01 s. A ``--quick`` run of all three
-right after (7.5 min, load 30-90): turngym reset p50 51 ms, step p50 49 ms, 19.3 steps/s at 16
-envs; BrowserGym 7.8 s, 1.36 s, 1.71 steps/s; miniwob 80 ms, 28 ms, 28.7 steps/s; ratio
-turngym/browsergym 11.31x. On this machine 16 envs gain nothing over one for any system (all are
-CPU-bound: BrowserGym's 16 processes run 32 Chromiums on 2 cores, where its 0.5 s sleeps alone would
-allow ~13 steps/s); on more cores BrowserGym's processes would scale, and so would the ratio's base.
+Where turngym's step goes (16 envs, CPU per env step): Chromium's renderers ~8 ms, Playwright's driver
+(node) ~5.5 ms, Chromium's browser process ~3.4 ms, Python ~3 ms. A click step is three calls to the
+page: the target's box, the click, and one read of the tree, the task's status and whether the page
+is being left. All are CPU: on 2 cores the 16 envs run at the machine's limit, and on more cores they
+scale with the browser pool's ``browsers``. Under load (a test suite beside it, load average 30-100)
+earlier runs measured 11-17x against BrowserGym: the ratio moves with the machine's load.
 
 Goals: turngym reset <= 100 ms and step <= 20 ms (p50), and >= 20x BrowserGym's steps/s at 16 envs.
 The last line printed is ``ratio turngym/browsergym steps/s at 16 envs: N.NNx (goal >= 20)``.
