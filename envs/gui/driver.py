@@ -7,6 +7,7 @@ browser acknowledges them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,11 @@ async def install(tab: Tab) -> None:
     """Make every document of the tab's context carry ``window.__tg``; count page loads."""
     await tab.context.add_init_script(PAGE_JS)
     tab.state["loads"] = 0
+    loaded = tab.state["loaded"] = asyncio.Event()
 
     def on_load(_page: Any) -> None:
         tab.state["loads"] = tab.state.get("loads", 0) + 1
+        loaded.set()
 
     tab.page.on("load", on_load)
 
@@ -250,11 +253,15 @@ async def _settle(tab: Tab, loads_before: int) -> None:
 
 async def _wait_for_load(tab: Tab, loads_before: int) -> None:
     deadline = asyncio.get_running_loop().time() + NAVIGATION_TIMEOUT_S
+    loaded: asyncio.Event = tab.state.setdefault("loaded", asyncio.Event())
     while tab.state.get("loads", 0) <= loads_before:
-        tab.check()
+        tab.check()  # a page that crashed never loads: looked at every 50 ms
         if asyncio.get_running_loop().time() > deadline:
             raise ActionFailed(f"the page did not finish loading within {NAVIGATION_TIMEOUT_S:g} s")
-        await asyncio.sleep(0.002)
+        loaded.clear()
+        if tab.state.get("loads", 0) <= loads_before:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(loaded.wait(), 0.05)
 
 
 def _raise_if_crashed(tab: Tab, exc: BaseException) -> None:
