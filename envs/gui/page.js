@@ -133,6 +133,14 @@
       if (a && a !== document.body && a.blur) a.blur();
       const sel = window.getSelection && window.getSelection();
       if (sel) sel.removeAllRanges();
+      // what the last episode typed or ticked into the page's own (static) fields goes too
+      for (const el of document.querySelectorAll("input, textarea")) {
+        if ("defaultValue" in el && el.type !== "file") el.value = el.defaultValue;
+        if (el.type === "checkbox" || el.type === "radio") el.checked = el.defaultChecked;
+      }
+      for (const el of document.querySelectorAll("select")) {
+        for (const option of el.options) option.selected = option.defaultSelected;
+      }
       window.scrollTo(0, 0);
     },
     reset() {
