@@ -70,7 +70,8 @@ class MemoryQAEnv(AgentEnv):
         split: "train" or "test" (disjoint names and question wordings). haystack: "wiki+world" or
         "world". question_first: show the question in every chunk's context (MemAgent).
         names: 0 (default) invents fresh names per task; n > 0 draws them from a fixed pool of n words
-        per split (a small vocabulary, for tiny models). needle_position: "random" (default: each fact at
+        per split (a small vocabulary, for tiny models). town_names: 0 (default) or n > 0: towns from a
+        fixed pool of n words of their own (told from people by the word alone). needle_position: "random" (default: each fact at
         a random sentence boundary of its chunk) or "end" (a chunk's facts close it, right before the
         memory is written: an easier copy, for tiny models). attributes: None (default: all) or the
         attributes facts draw from, e.g. ["lives_in"] (every answer a one-word town, for tiny models).
@@ -113,11 +114,12 @@ class MemoryQAEnv(AgentEnv):
         haystack: str = "wiki+world",
         question_first: bool = False,
         names: int = 0,
+        town_names: int = 0,
         needle_position: str = "random",
         attributes: Sequence[str] | None = None,
         **kwargs: Any,
     ):
-        self._names, self._needle_position = names, needle_position
+        self._names, self._town_names, self._needle_position = names, town_names, needle_position
         self._attributes = None if attributes is None else tuple(attributes)
         if memory not in ("tools", "overwrite"):
             raise ValueError(f"memory must be 'tools' or 'overwrite', got {memory!r}")
@@ -149,6 +151,7 @@ class MemoryQAEnv(AgentEnv):
                     "split": split,
                     "haystack": haystack,
                     "names": self._names,
+                    "town_names": self._town_names,
                     "needle_position": self._needle_position,
                     "attributes": self._attributes,
                 }.items()

