@@ -133,16 +133,6 @@
       if (a && a !== document.body && a.blur) a.blur();
       const sel = window.getSelection && window.getSelection();
       if (sel) sel.removeAllRanges();
-      // what the last episode typed or ticked into the page's own (static) fields goes too; a field
-      // that still shows its default is left alone (writing its value would pin it: a later
-      // change of its default by the page, e.g. a textarea's new text, would no longer show)
-      for (const el of document.querySelectorAll("input, textarea")) {
-        if (el.type !== "file" && el.value !== el.defaultValue) el.value = el.defaultValue;
-        if ((el.type === "checkbox" || el.type === "radio") && el.checked !== el.defaultChecked) el.checked = el.defaultChecked;
-      }
-      for (const el of document.querySelectorAll("select")) {
-        for (const option of el.options) if (option.selected !== option.defaultSelected) option.selected = option.defaultSelected;
-      }
       window.scrollTo(0, 0);
     },
     reset() {
