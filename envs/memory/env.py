@@ -71,10 +71,11 @@ class MemoryQAEnv(AgentEnv):
         "world". question_first: show the question in every chunk's context (MemAgent).
         names: 0 (default) invents fresh names per task; n > 0 draws them from a fixed pool of n words
         per split (a small vocabulary, for tiny models). town_names: 0 (default) or n > 0: towns from a
-        fixed pool of n words of their own (told from people by the word alone). needle_position: "random" (default: each fact at
-        a random sentence boundary of its chunk) or "end" (a chunk's facts close it, right before the
-        memory is written: an easier copy, for tiny models). attributes: None (default: all) or the
-        attributes facts draw from, e.g. ["lives_in"] (every answer a one-word town, for tiny models).
+        fixed pool of n words of their own (told from people by the word alone). needle_position:
+        "random" (default: each fact at a random sentence boundary of its chunk) or "end" (a chunk's
+        facts close it, right before the memory is written: an easier copy, for tiny models).
+        attributes: None (default: all) or the attributes facts draw from, e.g. ["lives_in"] (every
+        answer a one-word town, for tiny models).
         Plus every ``AgentEnv`` argument.
     Example:
         >>> import turngym
