@@ -79,8 +79,8 @@ Selenium 4.51, turngym on Playwright 1.65; ``python bench/gui.py --browsergym-py
 Where turngym's step goes (16 envs, CPU per env step): Chromium's renderers ~8 ms, Playwright's driver
 (node) ~5.5 ms, Chromium's browser process ~3.4 ms, Python ~3 ms. A click step is three calls to the
 page: the target's box, the click, and one read of the tree, the task's status and whether the page
-is being left. All are CPU: on 2 cores the 16 envs run at the machine's limit, and on more cores they
-scale with the browser pool's ``browsers``. Under load (a test suite beside it, load average 30-100)
+is being left. All are CPU: on 2 cores the 16 envs run at the machine's limit (more cores and the
+pool's ``browsers`` were not measured). Under load (a test suite beside it, load average 30-100)
 earlier runs measured 11-17x against BrowserGym: the ratio moves with the machine's load.
 
 Goals: turngym reset <= 100 ms and step <= 20 ms (p50), and >= 20x BrowserGym's steps/s at 16 envs.
