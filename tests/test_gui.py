@@ -223,6 +223,48 @@ def test_screenshot_observation_and_set_of_marks():
 
 
 @pytest.mark.browser
+def test_screenshot_waits_for_images_a_script_inserted_after_the_load():
+    """MiniWoB builds each episode's page in a script; the icons it shows load after the load event."""
+    import asyncio
+    import io
+
+    from PIL import Image
+
+    from turngym.envs.gui import driver
+    from turngym.envs.gui.browser import BrowserPool
+
+    blue = io.BytesIO()
+    Image.new("RGB", (40, 40), (0, 0, 255)).save(blue, format="PNG")
+    page = (
+        "<html><body><script>window.addEventListener('load', () => setTimeout(() => {"
+        "const s = document.createElement('span'); s.style.cssText = 'display:block;height:40px;content:url(/blue.png)';"
+        "document.body.appendChild(s); }, 0));</script></body></html>"
+    )
+
+    async def serve(route):
+        if route.request.url.endswith("/blue.png"):
+            await asyncio.sleep(0.8)
+            await route.fulfill(status=200, body=blue.getvalue(), content_type="image/png")
+        else:
+            await route.fulfill(status=200, body=page, content_type="text/html")
+
+    async def picture():
+        tab = await pool.open_tab()
+        await driver.install(tab)
+        await tab.context.route("http://slow.turngym/**", serve)
+        await driver.goto(tab, "http://slow.turngym/page.html")
+        return await driver.screenshot(tab)
+
+    pool = BrowserPool(browsers=1)
+    try:
+        image = np.asarray(Image.open(io.BytesIO(pool.run(picture(), timeout=60))).convert("RGB"))
+        is_blue = (image[..., 2] > 200) & (image[..., 0] < 50) & (image[..., 1] < 50)
+        assert is_blue.sum() >= 40 * 40
+    finally:
+        pool.close()
+
+
+@pytest.mark.browser
 def test_same_seed_same_page_other_seeds_other_tasks():
     a, b = turngym.make(LINKS), turngym.make(LINKS)
     try:

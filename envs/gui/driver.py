@@ -113,7 +113,10 @@ _OBSERVE_JS = """async (o) => {
 
 
 async def screenshot(tab: Tab, *, marks: bool = False) -> bytes:
-    """A PNG of the viewport; with ``marks``, each element's box and bid drawn on it (set-of-marks)."""
+    """A PNG of the viewport once the images it shows are decoded (waited for at most
+    ``NAVIGATION_TIMEOUT_S``); with ``marks``, each element's box and bid drawn on it (set-of-marks)."""
+    with contextlib.suppress(asyncio.TimeoutError):  # an image that never comes is left out, not waited on
+        await asyncio.wait_for(evaluate(tab, "() => window.__tg.imagesShown()"), NAVIGATION_TIMEOUT_S)
     if marks:
         await evaluate(tab, "() => window.__tg.marks(true)")
     try:

@@ -127,6 +127,27 @@
         img.src = u;
       }))).then(() => urls.size);
     },
+    // the images the page shows (<img>, CSS content and backgrounds), loaded and decoded, then a
+    // frame painted: elements a script inserted after the load event fetch theirs late
+    imagesShown() {
+      const urls = new Set();
+      const add = (value) => {
+        for (const m of (value || "").matchAll(/url\(["']?([^"')]+)["']?\)/g)) urls.add(m[1]);
+      };
+      for (const el of document.querySelectorAll("body *")) {
+        if (el.tagName === "IMG" && el.currentSrc) urls.add(el.currentSrc);
+        const style = getComputedStyle(el);
+        if (style.display === "none") continue;
+        add(style.content);
+        add(style.backgroundImage);
+      }
+      const decoded = (url) => { const img = new Image(); img.src = url; return img.decode().catch(() => null); };
+      const painted = () => new Promise((done) => {
+        setTimeout(done, 100);  // a page without frames (hidden) still answers
+        requestAnimationFrame(() => requestAnimationFrame(done));
+      });
+      return Promise.all(Array.from(urls).map(decoded)).then(painted).then(() => urls.size);
+    },
     // a new episode starts without the last one's focus, selection or scroll
     clearInput() {
       const a = document.activeElement;
