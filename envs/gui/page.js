@@ -22,6 +22,9 @@
   };
   const clean = (s) => (s || "").replace(/\s+/g, " ").trim();
   const quote = (s) => "'" + s.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
+  // the url(...) references of a CSS text, and an image fetched and decoded (or failed)
+  const cssUrls = (text) => Array.from((text || "").matchAll(/url\(["']?([^"')]+)["']?\)/g), (m) => m[1]);
+  const decoded = (url) => { const img = new Image(); img.src = url; return img.decode().catch(() => null); };
 
   function roleOf(el) {
     const explicit = el.getAttribute("role");
@@ -107,41 +110,31 @@
         requestAnimationFrame(poll);
       });
     },
-    // loads every image the style sheets name (icon sprites), so later pictures of the page never
-    // depend on whether an image had arrived yet; resolves when all have loaded or failed
+    // loads and decodes every image the style sheets name (icon sprites), so later pictures of the
+    // page never depend on whether an image had arrived yet; resolves when all have come or failed
     preloadCssImages() {
       const urls = new Set();
       for (const sheet of Array.from(document.styleSheets)) {
         let rules = [];
         try { rules = Array.from(sheet.cssRules || []); } catch (e) { continue; }
         for (const rule of rules) {
-          const text = rule.cssText || "";
-          for (const m of text.matchAll(/url\(["']?([^"')]+)["']?\)/g)) {
-            if (!m[1].startsWith("data:")) urls.add(new URL(m[1], sheet.href || location.href).href);
+          for (const url of cssUrls(rule.cssText)) {
+            if (!url.startsWith("data:")) urls.add(new URL(url, sheet.href || location.href).href);
           }
         }
       }
-      return Promise.all(Array.from(urls).map((u) => new Promise((done) => {
-        const img = new Image();
-        img.onload = img.onerror = () => done(null);
-        img.src = u;
-      }))).then(() => urls.size);
+      return Promise.all(Array.from(urls).map(decoded)).then(() => urls.size);
     },
     // the images the page shows (<img>, CSS content and backgrounds), loaded and decoded, then a
     // frame painted: elements a script inserted after the load event fetch theirs late
     imagesShown() {
       const urls = new Set();
-      const add = (value) => {
-        for (const m of (value || "").matchAll(/url\(["']?([^"')]+)["']?\)/g)) urls.add(m[1]);
-      };
       for (const el of document.querySelectorAll("body *")) {
         if (el.tagName === "IMG" && el.currentSrc) urls.add(el.currentSrc);
         const style = getComputedStyle(el);
         if (style.display === "none") continue;
-        add(style.content);
-        add(style.backgroundImage);
+        for (const url of [...cssUrls(style.content), ...cssUrls(style.backgroundImage)]) urls.add(url);
       }
-      const decoded = (url) => { const img = new Image(); img.src = url; return img.decode().catch(() => null); };
       const painted = () => new Promise((done) => {
         setTimeout(done, 100);  // a page without frames (hidden) still answers
         requestAnimationFrame(() => requestAnimationFrame(done));
