@@ -72,15 +72,23 @@ RANDOM_SEEDS = (("train", 0), ("test", 0))  # some of the same seeds: random epi
 RANDOM_SUCCESS: dict[str, float] = {}  # task -> the random policy's success rate, filled as tasks run
 
 
-def episode(env, seed: int, policy) -> float:
+def episode(env, seed: int, policy, log: list[str] | None = None) -> float:
+    """The episode's last reward; ``log`` gets each action, its reward and how the episode ended."""
     obs, _ = env.reset(seed=seed)
     rng = random.Random(seed)
+    if log is not None:
+        log.append(f"  task: {env.unwrapped.state.data['task_info']['instruction']}")
     reward, done = 0.0, False
     while not done:
         action = policy(env, obs, rng)
         assert action is not None, f"the policy had no action on:\n{obs[-1]['content']}"
-        obs, reward, terminated, truncated, _ = env.step(action)
+        obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
+        if log is not None:
+            calls = [(c["ok"], c["output"]) for c in info.get("tool_calls", [])]
+            log.append(f"  {action} -> {reward} {calls} error={info.get('error')!r}")
+    if log is not None:
+        log.append(f"  ended: stop_reason={env.unwrapped.state.stop_reason!r}; last page:\n{obs[-1]['content']}")
     return reward
 
 
@@ -102,13 +110,19 @@ def random_policy(env, obs, rng) -> str:
     return BrowserGymParser().render([(action.name, action.args)])
 
 
-def play(task: str, policy, seeds=SEEDS) -> list[float]:
-    """The policy's rewards on ``seeds`` (one env per split)."""
+def play(task: str, policy, seeds=SEEDS, failures: list[str] | None = None) -> list[float]:
+    """The policy's rewards on ``seeds`` (one env per split); ``failures`` gets the log of each
+    episode that did not reach 1.0."""
     rewards = []
     for split in ("train", "test"):
         env = turngym.make(f"turngym/miniwob.{task}-v0", split=split, max_turns=TURNS.get(task, 10))
         try:
-            rewards += [episode(env, seed, policy) for s, seed in seeds if s == split]
+            for s, seed in seeds:
+                if s == split:
+                    log = [f"{task} {split} seed {seed}:"]
+                    rewards.append(episode(env, seed, policy, log))
+                    if failures is not None and rewards[-1] < 1.0:
+                        failures.append("\n".join(log))
         finally:
             env.close()
     return rewards
@@ -142,7 +156,8 @@ def test_oracle_solves_click_test_2_on_train_and_test_seeds():
 @pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS_WITH_ORACLE)
 def test_oracle_solves_task_on_train_and_test_seeds(task):
-    assert play(task, oracle_policy) == [1.0] * len(SEEDS)
+    failures: list[str] = []
+    assert play(task, oracle_policy, failures=failures) == [1.0] * len(SEEDS), "\n\n".join(failures)
     # after the oracle: a random episode can leave text in fields that the next reset of the page keeps
     RANDOM_SUCCESS[task] = random_success(play(task, random_policy, RANDOM_SEEDS))
 
