@@ -6,6 +6,7 @@ copies it. ``turngym check ID`` runs them; the test suite runs them over the who
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.utils.env_checker import check_env
+from gymnasium.utils.env_checker import check_env, data_equivalence
 
 from turngym.envs.core import EPISODE_ATTRIBUTES, AgentEnv
 from turngym.envs.fuzz import HUGE_ACTION, garbage_action
@@ -39,6 +40,8 @@ def check_gymnasium(env_id: str, **kwargs: Any) -> str:
     """Gymnasium's own ``check_env``; any warning it raises is a failure."""
     env = make(env_id, **kwargs)
     try:
+        if not (env.spec is not None and env.spec.nondeterministic):
+            _same_seed_step(env)  # check_env's own test of this says only "not equivalent"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             check_env(env)
@@ -47,6 +50,31 @@ def check_gymnasium(env_id: str, **kwargs: Any) -> str:
     finally:
         env.close()
     return "gymnasium check_env passed without warnings"
+
+
+def _same_seed_step(env: gym.Env, seed: int = 123) -> None:
+    """check_env's step determinism test (same seed, same sampled action, twice), failing with the
+    difference between the two observations."""
+    env.action_space.seed(seed)
+    action = env.action_space.sample()
+    env.reset(seed=seed)
+    first = copy.deepcopy(env.step(action)[0])
+    env.reset(seed=seed)
+    second = env.step(action)[0]
+    if not data_equivalence(first, second):
+        diff = difflib.unified_diff(_lines(first), _lines(second), "first step", "second step", lineterm="")
+        raise AssertionError(f"the same seed and action {action!r} gave different observations:\n" + "\n".join(diff))
+
+
+def _lines(obs: Any) -> list[str]:
+    """An observation as text lines for a diff (arrays by their shape and digest)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return f"array{value.shape} sha256={hashlib.sha256(value.tobytes()).hexdigest()[:12]}"
+        return repr(value)
+
+    return json.dumps(obs, default=plain, indent=1, sort_keys=True).splitlines()
 
 
 def rollout_digest(env_id: str, seed: int, steps: int = 60, **kwargs: Any) -> str:

@@ -86,6 +86,20 @@ class RaisesOnGarbage(_Base):
         return super().step(action)
 
 
+class CountsResets(_Base):
+    """Says how many resets it has seen: the same seed and action give another observation."""
+
+    resets = 0
+
+    def reset(self, *, seed=None, options=None):
+        self.resets += 1
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return [*obs, {"role": "user", "content": f"reset {self.resets} times"}], reward, terminated, truncated, info
+
+
 class WarnsInGymnasium(_Base):
     """Declares a render mode it cannot render."""
 
@@ -95,6 +109,7 @@ class WarnsInGymnasium(_Base):
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     bad = (UsesGlobalRandom, SharedStateFork, CountsCalls, AppendsToList, EditsTheSharedTask, RaisesOnGarbage, WarnsInGymnasium)
+    bad += (CountsResets,)
     for cls in (*bad, _Base):
         turngym.register(f"tests/{cls.__name__}-v0", entry_point=cls)
 
@@ -158,6 +173,12 @@ def test_an_exception_on_garbage_fails_fuzz():
 def test_gymnasium_warnings_fail_the_gymnasium_check():
     with pytest.raises(Exception):  # noqa: B017  (Gymnasium raises or warns depending on the problem)
         check_gymnasium("tests/WarnsInGymnasium-v0")
+
+
+def test_a_step_that_differs_after_the_same_seed_fails_the_gymnasium_check_with_the_difference():
+    with pytest.raises(AssertionError, match="different observations") as failure:
+        check_gymnasium("tests/CountsResets-v0")
+    assert '-  "content": "reset 1 times"' in str(failure.value) and '+  "content": "reset 2 times"' in str(failure.value)
 
 
 def test_check_reports_failures_instead_of_raising():
