@@ -393,3 +393,43 @@ def test_reset_restarts_the_task_in_the_page_fast():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.browser
+def test_observation_waits_for_the_pages_short_timers_but_not_long_ones():
+    """A page that focuses a field and shows a suggestion from a timer is read after both ran (as
+    MiniWoB's terminal focuses its prompt 200 ms after the start); a 30 s timer is not waited for."""
+    import time
+
+    from turngym.envs.gui import driver
+    from turngym.envs.gui.browser import BrowserPool
+
+    page = (
+        "<html><body><input id='q'><script>"
+        "setTimeout(() => document.getElementById('q').focus(), 200);"
+        "setTimeout(() => setTimeout(() => { const b = document.createElement('button');"
+        " b.textContent = 'late suggestion'; document.body.appendChild(b); }, 150), 150);"
+        "const never = setTimeout(() => document.body.appendChild(document.createElement('hr')), 300);"
+        "clearTimeout(never);"
+        "setTimeout(() => { document.title = 'much later'; }, 30000);"
+        "</script></body></html>"
+    )
+
+    async def read():
+        tab = await pool.open_tab()
+        await driver.install(tab)
+        await tab.context.route("http://timers.turngym/**", lambda route: route.fulfill(body=page, content_type="text/html"))
+        await driver.goto(tab, "http://timers.turngym/page.html")
+        started = time.monotonic()
+        view = await driver.observe(tab)
+        return view, time.monotonic() - started
+
+    pool = BrowserPool(browsers=1)
+    try:
+        view, seconds = pool.run(read(), timeout=60)
+    finally:
+        pool.close()
+    text = "\n".join(view.lines)
+    assert "textbox focused" in text and "button 'late suggestion'" in text, text
+    assert "separator" not in text and view.title != "much later"
+    assert seconds < driver.SETTLE_MS / 1000, f"observing took {seconds:.2f} s: it waited on the 30 s timer"

@@ -18,7 +18,7 @@ from turngym.envs.gui.browser import BrowserCrashed, Tab
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
 NAVIGATION_TIMEOUT_S = 10.0
 ACTION_TIMEOUT_MS = 2_000
-SETTLE_MS = 2_000  # the longest wait for the page's animations to end before it is observed
+SETTLE_MS = 2_000  # the longest wait for the page's animations and short timers to end before it is observed
 
 
 class ActionFailed(Exception):
@@ -84,7 +84,8 @@ async def observe(
     tab: Tab, *, skip: tuple[str, ...] = (), boxes: bool = False, reset_bids: bool = False, status_js: str | None = None
 ) -> PageView:
     """The page as tree lines and an element table (bids assigned in document order), read once
-    the page's animations (CSS, Web Animations, jQuery) have ended, in one call to the page; a page
+    the page's animations (CSS, Web Animations, jQuery) have ended and its short timers (a
+    ``setTimeout`` of at most 1 s) have run, in one call to the page; a page
     that is being left is read once the next document has loaded. ``status_js``: a JS function
     whose value, read in the same call, lands in ``PageView.status``."""
     script = _OBSERVE_JS.replace("STATUS", status_js or "() => ({})")

@@ -25,6 +25,19 @@
   // the url(...) references of a CSS text, and an image fetched and decoded (or failed)
   const cssUrls = (text) => Array.from((text || "").matchAll(/url\(["']?([^"')]+)["']?\)/g), (m) => m[1]);
   const decoded = (url) => { const img = new Image(); img.src = url; return img.decode().catch(() => null); };
+  // the page's short timers (a setTimeout of at most SHORT_TIMER_MS) still to run: a page waits on
+  // one to focus a field, show suggestions or move a popup, so it has not settled while one is pending
+  const SHORT_TIMER_MS = 1000;
+  const pendingTimers = new Set();
+  const setTimeoutOf = window.setTimeout, clearTimeoutOf = window.clearTimeout, clearIntervalOf = window.clearInterval;
+  window.setTimeout = function (fn, delay, ...rest) {
+    if (typeof fn !== "function" || (Number(delay) || 0) > SHORT_TIMER_MS) return setTimeoutOf.call(window, fn, delay, ...rest);
+    const id = setTimeoutOf.call(window, function () { pendingTimers.delete(id); return fn.apply(this, arguments); }, delay, ...rest);
+    pendingTimers.add(id);
+    return id;
+  };
+  window.clearTimeout = function (id) { pendingTimers.delete(id); return clearTimeoutOf.call(window, id); };
+  window.clearInterval = function (id) { pendingTimers.delete(id); return clearIntervalOf.call(window, id); };
 
   function roleOf(el) {
     const explicit = el.getAttribute("role");
@@ -97,9 +110,10 @@
   const tg = {
     next: 1,
     leaving: false,
-    // resolves once no CSS/Web animation and no jQuery animation runs (at most maxMs): the page's own signal
+    // resolves once no CSS/Web animation, no jQuery animation and no short timer runs (at most maxMs)
     settle(maxMs) {
       const busy = () =>
+        pendingTimers.size > 0 ||
         (document.getAnimations && document.getAnimations().some((a) => a.playState === "running" && a.effect &&
           a.effect.getComputedTiming().iterations !== Infinity)) ||
         (window.jQuery && window.jQuery.timers && window.jQuery.timers.length > 0);
@@ -136,7 +150,7 @@
         for (const url of [...cssUrls(style.content), ...cssUrls(style.backgroundImage)]) urls.add(url);
       }
       const painted = () => new Promise((done) => {
-        setTimeout(done, 100);  // a page without frames (hidden) still answers
+        setTimeoutOf.call(window, done, 100);  // a page without frames (hidden) still answers
         requestAnimationFrame(() => requestAnimationFrame(done));
       });
       return Promise.all(Array.from(urls).map(decoded)).then(painted).then(() => urls.size);
