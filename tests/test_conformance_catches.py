@@ -108,8 +108,16 @@ class WarnsInGymnasium(_Base):
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
-    bad = (UsesGlobalRandom, SharedStateFork, CountsCalls, AppendsToList, EditsTheSharedTask, RaisesOnGarbage, WarnsInGymnasium)
-    bad += (CountsResets,)
+    bad = (
+        UsesGlobalRandom,
+        SharedStateFork,
+        CountsCalls,
+        AppendsToList,
+        EditsTheSharedTask,
+        RaisesOnGarbage,
+        CountsResets,
+        WarnsInGymnasium,
+    )
     for cls in (*bad, _Base):
         turngym.register(f"tests/{cls.__name__}-v0", entry_point=cls)
 

@@ -72,23 +72,20 @@ RANDOM_SEEDS = (("train", 0), ("test", 0))  # some of the same seeds: random epi
 RANDOM_SUCCESS: dict[str, float] = {}  # task -> the random policy's success rate, filled as tasks run
 
 
-def episode(env, seed: int, policy, log: list[str] | None = None) -> float:
+def episode(env, seed: int, policy, log: list[str]) -> float:
     """The episode's last reward; ``log`` gets each action, its reward and how the episode ended."""
     obs, _ = env.reset(seed=seed)
     rng = random.Random(seed)
-    if log is not None:
-        log.append(f"  task: {env.unwrapped.state.data['task_info']['instruction']}")
+    log.append(f"  task: {env.unwrapped.state.data['task_info']['instruction']}")
     reward, done = 0.0, False
     while not done:
         action = policy(env, obs, rng)
         assert action is not None, f"the policy had no action on:\n{obs[-1]['content']}"
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
-        if log is not None:
-            calls = [(c["ok"], c["output"]) for c in info.get("tool_calls", [])]
-            log.append(f"  {action} -> {reward} {calls} error={info.get('error')!r}")
-    if log is not None:
-        log.append(f"  ended: stop_reason={env.unwrapped.state.stop_reason!r}; last page:\n{obs[-1]['content']}")
+        calls = [(c["ok"], c["output"]) for c in info.get("tool_calls", [])]
+        log.append(f"  {action} -> {reward} {calls} error={info.get('error')!r}")
+    log.append(f"  ended: stop_reason={env.unwrapped.state.stop_reason!r}; last page:\n{obs[-1]['content']}")
     return reward
 
 
