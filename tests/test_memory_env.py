@@ -81,6 +81,8 @@ def test_memory_hooks_on_oracle_episodes(env_id, memory):
         with_updates = [i for i in with_needed if any(f.replaces and f.id in needed for f in stream.facts_in_chunk(i))]
         assert parts(steps, "memory/store") == [1.0] * len(with_needed)
         assert parts(steps, "memory/update") == [1.0] * len(with_updates)
+        assert set(parts(steps, "memory/keep")) == {1.0}  # the oracle keeps what it stored to the end
+        assert len(parts(steps, "memory/keep")) >= stream.num_chunks - 1 - min(with_needed)
         searches = [a for a, _, _ in steps if "search_memory" in a]
         assert parts(steps, "memory/search") == [1.0] * len(searches)
         assert bool(searches) == (memory == "tools")
@@ -145,8 +147,33 @@ def test_a_policy_that_stores_nothing_scores_near_zero(env_id, memory):
         assert info["stop_reason"] == "answered"
         outcomes.append(info["reward_parts"]["outcome"])
         assert set(parts(steps, "memory/store")) == {0.0} and set(parts(steps, "memory/update")) <= {0.0}
+        assert set(parts(steps, "memory/keep")) <= {0.0}
         assert not parts(steps, "memory/search")
     assert statistics.mean(outcomes) <= 0.1
+
+
+@pytest.mark.parametrize("question_first", [True, False])
+def test_keep_scores_later_chunks_and_a_named_subject_lets_the_value_alone_hold_a_fact(question_first):
+    """A memory of the fact's value alone is stored when a question shown with every chunk names its subject;
+    dropping it later loses memory/keep at each later chunk, keeping it scores 1."""
+    env = make("turngym/MemoryQA-v0", "overwrite", num_facts=1, num_updates=0, num_questions=1, competencies=["AR"],
+               question_first=question_first)  # fmt: skip
+    seen = {"store": [], "keep": []}
+    for seed in range(12):
+        for drop in (False, True):
+            env.reset(seed=seed)
+            (fact,) = env.unwrapped.stream.facts
+            steps = []
+            while env.unwrapped.state.data["question"] < 0:
+                chunk = env.unwrapped.state.data["chunk"]
+                write = fact.value if chunk == fact.chunk or (chunk > fact.chunk and not drop) else "nothing"
+                steps.append((None, 0.0, env.step(f"<memory>{write}</memory>")[4]))
+            seen["store"] += parts(steps, "memory/store")
+            keep = parts(steps, "memory/keep")
+            assert len(keep) == env.unwrapped.stream.num_chunks - 1 - fact.chunk
+            assert set(keep) <= ({0.0} if drop or not question_first else {1.0})
+            seen["keep"] += keep
+    assert seen["store"] == [float(question_first)] * 24 and seen["keep"]
 
 
 @pytest.mark.parametrize(("env_id", "memory"), COMBOS)

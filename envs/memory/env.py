@@ -54,8 +54,10 @@ class MemoryQAEnv(AgentEnv):
     Rewards:
         ``outcome``: the share of questions answered right (substring exact match after
         normalisation, the best over the gold answers), at the end. Step-level memory hooks
-        (``process_rewards``, default all four): ``memory/store`` (the share of the chunk's facts
-        that a question will need and that the memory now holds), ``memory/update`` (the share of
+        (the ``memory`` hook in ``process_rewards``): ``memory/store`` (the share of the chunk's facts
+        that a question will need and that the memory now holds; with ``question_first`` the value
+        alone holds a fact whose subject a question names), ``memory/keep`` (the share of the needed
+        facts read earlier, newest versions, that the memory still holds), ``memory/update`` (the share of
         the chunk's needed updates whose new value replaced the stale one), ``memory/search`` (a
         ``search_memory`` call returned what the question needs), ``memory/compression`` (at the
         end, Mem-alpha's 0.05 x (1 - memory characters / stream characters)).
@@ -253,15 +255,23 @@ class MemoryQAEnv(AgentEnv):
 
     def _chunk_report(self, stream: MemoryStream, index: int) -> dict[str, Any]:
         """What the memory hooks score after reading chunk ``index``: the needed facts and updates it held."""
-        needed = set(self._state().task.facts["needed"])
-        memory = self._state().data["memory"]
+        facts = self._state().task.facts
+        needed, memory = set(facts["needed"]), self._state().data["memory"]
+        named = " ".join(q["text"].lower() for q in facts["questions"]) if self.question_first else ""
+
+        def held(fact: Any) -> bool:
+            return fact_held(memory, fact, subject_named=fact.subject.lower() in named)
+
         here = [f for f in stream.facts_in_chunk(index) if f.id in needed]
-        stored = [f.id for f in here if fact_held(memory, f)]
+        stored = [f.id for f in here if held(f)]
         by_id = {f.id: f for f in stream.facts}
         updates = [f for f in here if f.replaces]
-        replaced = [f.id for f in updates if fact_held(memory, f) and not fact_held(memory, by_id[f.replaces])]
+        replaced = [f.id for f in updates if held(f) and not held(by_id[f.replaces])]
+        stale = {f.replaces for f in stream.facts if f.replaces and f.chunk <= index}
+        before = [f for f in stream.facts if f.id in needed and f.chunk < index and f.id not in stale]
         return {"phase": "chunk", "chunk": index, "needed_here": [f.id for f in here], "stored": stored,
-                "updates_here": [f.id for f in updates], "replaced": replaced}  # fmt: skip
+                "updates_here": [f.id for f in updates], "replaced": replaced,
+                "needed_before": [f.id for f in before], "kept": [f.id for f in before if held(f)]}  # fmt: skip
 
     def _answer_question(self, parsed: ParsedAction) -> Reply:
         data = self._state().data
