@@ -1,6 +1,6 @@
 """The scripted MiniWoB oracles solve their tasks in Chromium; seeded random clicking does not.
 
-84 of the 128 MiniWoB tasks have an oracle (TASKS_WITH_ORACLE, checked against ``ORACLES``):
+85 of the 128 MiniWoB tasks have an oracle (TASKS_WITH_ORACLE, checked against ``ORACLES``):
 ascending-numbers, book-flight, book-flight-nodelay, buy-ticket, choose-date, choose-date-easy,
 choose-date-medium, choose-date-nodelay, choose-list, click-button, click-button-sequence,
 click-checkboxes, click-checkboxes-large, click-checkboxes-soft, click-checkboxes-transfer,
@@ -15,7 +15,7 @@ focus-text-2, form-sequence, form-sequence-2, form-sequence-3, generate-number, 
 guess-number, identify-shape, login-user, login-user-popup, multi-layouts, multi-orderings,
 navigate-tree, odd-or-even, order-food, phone-book, read-table, read-table-2, scroll-text,
 scroll-text-2, search-engine, simple-algebra, simple-arithmetic, social-media, terminal,
-text-transform, unicode-test, use-autocomplete, use-autocomplete-nodelay, use-slider, use-spinner.
+text-transform, unicode-test, use-autocomplete, use-autocomplete-nodelay, use-slider, use-slider-2, use-spinner.
 
 Every oracle must reach MiniWoB's raw reward 1.0 on 3 train seeds and 1 test seed within the task's
 turn budget. The random policy (a seeded choice of a visible element to click, or of a text field
@@ -53,7 +53,8 @@ TASKS_WITH_ORACLE = (
     "guess-number", "identify-shape", "login-user", "login-user-popup", "multi-layouts", "multi-orderings",
     "navigate-tree", "odd-or-even", "order-food", "phone-book", "read-table", "read-table-2", "scroll-text",
     "scroll-text-2", "search-engine", "simple-algebra", "simple-arithmetic", "social-media", "terminal",
-    "text-transform", "unicode-test", "use-autocomplete", "use-autocomplete-nodelay", "use-slider", "use-spinner",
+    "text-transform", "unicode-test", "use-autocomplete", "use-autocomplete-nodelay", "use-slider", "use-slider-2",
+    "use-spinner",
 )
 # fmt: on
 TURNS = {  # turn budgets above the env's default of 10 (the random policy gets the same)
@@ -66,6 +67,7 @@ TURNS = {  # turn budgets above the env's default of 10 (the random policy gets 
     "click-collapsible-2-nodelay": 16,
     "guess-number": 14,
     "use-slider": 20,
+    "use-slider-2": 30,
 }
 SEEDS = (("train", 0), ("train", 1), ("train", 2), ("test", 0))
 RANDOM_SEEDS = (("train", 0), ("test", 0))  # some of the same seeds: random episodes run to the turn limit

@@ -263,16 +263,21 @@ def text_transform(instruction: str, fields: dict[str, Any], view: PageView) -> 
     return fill_then(view, [(box, "".join(e["name"] or " " for e in letters))], button(view))
 
 
-@oracle("use-slider")
+@oracle("use-slider", "use-slider-2")
 def use_slider(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
-    m = re.match(r"Select (-?\d+) with the slider", instruction)
-    handle = next((e for e in shown(view) if e["tag"] == "span"), None)
-    value = next((e for e in shown(view) if e["tag"] == "div" and re.fullmatch(r"-?\d+", e["name"])), None)
-    if not m or handle is None or value is None:
+    one = re.match(r"Select (-?\d+) with the slider", instruction)
+    combo = re.match(r"Set the sliders to the combination \[([-\d, ]+)\]", instruction)
+    wanted = [int(one.group(1))] if one else [int(v) for v in combo.group(1).split(",")] if combo else []
+    handles = [e for e in shown(view) if e["tag"] == "span"]
+    values = [e for e in shown(view) if e["tag"] == "div" and re.fullmatch(r"-?\d+", e["name"])]
+    if not wanted or len(handles) != len(wanted) or len(values) != len(wanted):
         return None
-    gap = int(m.group(1)) - int(value["name"])
-    if gap == 0:
-        return submit(view)
-    # PageUp/PageDown move a fifth of the (unseen) range, at most 20: from 15 on, each one gets closer
-    key = ("PageUp" if gap > 0 else "PageDown") if abs(gap) >= 15 else ("ArrowRight" if gap > 0 else "ArrowLeft")
-    return act("press", bid=handle["bid"], key_comb=key)
+    for handle, value, target in zip(handles, values, wanted, strict=True):
+        gap = target - int(value["name"])
+        if gap:
+            # PageUp/PageDown move a fifth of the range (one slider's 0-20: 4; the other's unseen range: at most
+            # 20, so from 15 on each one gets closer)
+            page = 4 if combo else 15
+            key = ("PageUp" if gap > 0 else "PageDown") if abs(gap) >= page else ("ArrowRight" if gap > 0 else "ArrowLeft")
+            return act("press", bid=handle["bid"], key_comb=key)
+    return submit(view)
