@@ -202,5 +202,6 @@ class MiniWoBEnv(BrowserEnv):
 
     def _oracle(self, view: PageView) -> GuiAction | None:
         oracle = ORACLES.get(self.task_name)
-        info = self._state().data["task_info"]
-        return None if oracle is None else oracle(info["instruction"], info.get("fields") or {}, view)
+        data = self._state().data
+        info, done = data["task_info"], [GuiAction(a["name"], a["args"]) for step in data["steps"] for a in step]
+        return None if oracle is None else oracle(info["instruction"], info.get("fields") or {}, view, done)

@@ -1,4 +1,4 @@
-"""Scripted MiniWoB solutions: ``ORACLES[task](instruction, fields, view)`` is the next action.
+"""Scripted MiniWoB solutions: ``ORACLES[task](instruction, fields, view, history)`` is the next action.
 
 The oracles live in family files (``miniwob_oracles_<family>.py``) built on the helpers of
 ``miniwob_oracles_kit``; importing them fills ``ORACLES``.

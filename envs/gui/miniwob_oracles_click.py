@@ -65,6 +65,21 @@ def click_link(instruction: str, fields: dict[str, Any], view: PageView) -> GuiA
     return None if target is None else click_text(view, target)
 
 
+@oracle("click-menu")
+def click_menu(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    """Select A>B>C: hover the deepest item of the path whose submenu is not open yet, then click the leaf."""
+    m = re.match(r"Select (.+)$", instruction)
+    if not m:
+        return None
+    path = m.group(1).split(">")
+    items = {e["name"]: e for e in shown(view) if e["role"] == "menuitem"}
+    deepest = max((i for i, name in enumerate(path) if name in items), default=None)
+    if deepest is None:
+        return None
+    item = items[path[deepest]]
+    return click(view, item) if deepest == len(path) - 1 else act("hover", bid=item["bid"])
+
+
 @oracle("click-dialog")
 def click_dialog(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
     target = first(view, role="button", name="Close")

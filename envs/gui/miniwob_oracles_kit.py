@@ -2,9 +2,11 @@
 
 An oracle is ``f(instruction, fields, view) -> GuiAction | None``. It is called again on every new
 page, so each one is a small state machine reading the page (fill the field if its value is wrong,
-else press Submit); none keeps memory between calls, so every oracle is deterministic. Actions are
-built by ``act`` with the tools' defaults filled, exactly as a model's parsed action would be.
-The family files (``miniwob_oracles_<family>.py``) register their oracles with ``@oracle``.
+else press Submit); none keeps memory between calls, so every oracle is deterministic. A page that
+does not show what was done (a toggled icon, the mouse's place) takes ``@oracle(..., history=True)``:
+the oracle also gets the actions performed so far in the episode, ``f(instruction, fields, view,
+history)``. Actions are built by ``act`` with the tools' defaults filled, exactly as a model's parsed
+action would be. The family files (``miniwob_oracles_<family>.py``) register their oracles with ``@oracle``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from turngym.envs.parsers import ToolCall
 
 Oracle = Callable[[str, dict[str, Any], PageView], GuiAction | None]
 Element = dict[str, Any]
-ORACLES: dict[str, Oracle] = {}
+ORACLES: dict[str, Callable[[str, dict[str, Any], PageView, list[GuiAction]], GuiAction | None]] = {}
+"""task -> ``f(instruction, fields, view, history)``: every oracle, called the same way."""
 
 _LINE = re.compile(r"^\t*\[(\d+)\] (\S+)(?: '((?:[^'\\]|\\.)*)')?(.*)$")
 ORDINALS = {f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}": n for n in range(1, 100)}
@@ -39,15 +42,27 @@ def act(name: str, **args: Any) -> GuiAction:
     return action
 
 
-def oracle(*tasks: str) -> Callable[[Oracle], Oracle]:
-    """Register an oracle for ``tasks``."""
+def oracle(*tasks: str, history: bool = False) -> Callable[[Any], Any]:
+    """Register an oracle for ``tasks``; ``history``: it also takes the episode's performed actions."""
 
-    def register(fn: Oracle) -> Oracle:
+    def register(fn: Any) -> Any:
+        def call(instruction: str, fields: dict[str, Any], view: PageView, done: list[GuiAction]) -> GuiAction | None:
+            return fn(instruction, fields, view, done) if history else fn(instruction, fields, view)
+
         for task in tasks:
-            ORACLES[task] = fn
+            ORACLES[task] = call
         return fn
 
     return register
+
+
+def clicked(element: Element, done: list[GuiAction]) -> bool:
+    """Whether an action of ``done`` clicked ``element``: by its bid, or at a point of its box."""
+    return any(
+        (a.name == "click" and a.args.get("bid") == element["bid"])
+        or (a.name == "mouse_click" and contains_point(element, a.args["x"], a.args["y"]))
+        for a in done
+    )
 
 
 # ---- reading the page ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from turngym.envs.gui.miniwob_oracles_kit import (
     button,
     click,
     click_text,
+    clicked,
     fill_then,
     find,
     first,
@@ -83,6 +84,48 @@ def social_media(instruction: str, fields: dict[str, Any], view: PageView) -> Gu
     menu = elements[controls + 6 : controls + 13]
     item = next((e for e in menu if e["tag"] == "li" and e["visible"] and e["name"].split(" @")[0] == action), None)
     return click(view, item) if item is not None else click(view, spans[4])
+
+
+_POST_ICONS = ("Reply", "Retweet", "Like", "Share")  # social-media-all and -some: a post's controls, in order
+
+
+@oracle("social-media-all", "social-media-some", history=True)
+def social_media_posts(instruction: str, fields: dict[str, Any], view: PageView, done: list[GuiAction]) -> GuiAction | None:
+    """Click the asked icon on all (or N) posts by the user, then Submit. An icon toggles and its state is
+    not shown, so the icons already clicked come from the episode's history (each is clicked once)."""
+    m = re.match(r'Click the "(\w+)" button on (all|\d+) posts? by (\S+) and then click Submit', instruction)
+    if not m or m.group(1) not in _POST_ICONS:
+        return None
+    action, amount, user = m.groups()
+    elements = view.elements
+    icons = []
+    for at, e in enumerate(elements):  # the post: name, @user | body | controls: reply, retweet, like, share
+        if e["tag"] == "span" and e["name"] == user:
+            controls = next(i for i in range(at + 1, len(elements)) if elements[i]["tag"] == "div" and not elements[i]["name"])
+            icons.append(elements[controls + 1 + _POST_ICONS.index(action)])
+    wanted = len(icons) if amount == "all" else int(amount)
+    todo = [e for e in icons if not clicked(e, done)]
+    if len(icons) - len(todo) < wanted and todo:
+        return click(view, todo[0])
+    return submit(view)
+
+
+@oracle("sign-agreement", history=True)
+def sign_agreement(instruction: str, fields: dict[str, Any], view: PageView, done: list[GuiAction]) -> GuiAction | None:
+    """Cancel, or scroll the (disabled) agreement to its end with the wheel over it, which enables the name
+    field and Agree; then fill the name and press the asked button."""
+    area, name = first(view, tag="textarea"), first(view, tag="input")
+    m = re.search(r'enter the name "(.*?)" then press "(\w+)"', instruction)
+    if area is None or name is None:
+        return None
+    if not m:
+        return click(view, button(view, "Cancel")) if button(view, "Cancel") else None
+    if name["enabled"]:
+        return fill_then(view, [(name, m.group(1))], button(view, m.group(2)))
+    x, y, w, h = area["box"]
+    if done and done[-1].name == "mouse_move":  # the mouse is over the agreement: the wheel scrolls it
+        return act("scroll", delta_x=0, delta_y=10_000)
+    return act("mouse_move", x=x + w / 2, y=y + h / 2)
 
 
 @oracle("login-user-popup")
