@@ -47,6 +47,12 @@ def page_of(obs) -> str:
         ('select_option("3", ["a", "b"])', GuiAction("select_option", {"bid": "3", "options": ["a", "b"]})),
         ("drag_and_drop(1, 2)", GuiAction("drag_and_drop", {"from_bid": "1", "to_bid": "2"})),
         ("mouse_click(10, 20.5)", GuiAction("mouse_click", {"x": 10, "y": 20.5})),
+        ("mouse_down(10, 20, 'right')", GuiAction("mouse_down", {"x": 10, "y": 20, "button": "right"})),
+        ("mouse_up(x=10, y=20)", GuiAction("mouse_up", {"x": 10, "y": 20})),
+        (
+            "mouse_drag_and_drop(1, 2.5, 30, 40)",
+            GuiAction("mouse_drag_and_drop", {"from_x": 1, "from_y": 2.5, "to_x": 30, "to_y": 40}),
+        ),
         ("scroll(0, -200)", GuiAction("scroll", {"delta_x": 0, "delta_y": -200})),
         ("noop()", GuiAction("noop", {})),
         ('```python\nsend_msg_to_user("done")\n```', GuiAction("send_msg_to_user", {"text": "done"})),
@@ -146,6 +152,23 @@ def test_hermes_and_openai_parsers_solve_click_test():
 
 
 @pytest.mark.browser
+def test_mouse_down_then_up_on_a_button_clicks_it_and_apart_does_not():
+    env = turngym.make(CLICK_TEST, show_boxes=True)
+    try:
+        for apart, wanted in ((0, 1.0), (60, 0.0)):
+            obs, _ = env.reset(seed=0)
+            line = next(ln for ln in page_of(obs).splitlines() if " button " in ln)
+            x, y, w, h = (float(v) for v in re.search(r"box=\(([^)]*)\)", line).group(1).split(","))
+            cx, cy = x + w / 2, y + h / 2
+            _, reward, _, _, info = env.step(f"<action>mouse_down({cx}, {cy})</action>")
+            assert (reward, info["error"]) == (0.0, None)
+            _, reward, _, _, info = env.step(f"<action>mouse_up({cx}, {cy + apart})</action>")
+            assert (reward, info["error"]) == (wanted, None), apart
+    finally:
+        env.close()
+
+
+@pytest.mark.browser
 def test_observation_is_a_flat_indented_tree_with_bids():
     env = turngym.make(LOGIN)
     try:
@@ -187,6 +210,7 @@ def test_impossible_actions_are_error_observations_counted_in_info():
             (f'click("{words[0]}")', f"element {words[0]} is not visible"),
             (f'fill("{tabs[0]}", "x")', "it cannot be filled"),
             ("mouse_click(900, 10)", "outside the 500x400 viewport"),
+            ("mouse_drag_and_drop(10, 10, 10, 900)", "outside the 500x400 viewport"),
             ('select_option("1", "a")', "not a select"),
         ]
         for n, (action, needle) in enumerate(cases, start=1):

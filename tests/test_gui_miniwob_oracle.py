@@ -1,22 +1,23 @@
 """The scripted MiniWoB oracles solve their tasks in Chromium; seeded random clicking does not.
 
-89 of the 128 MiniWoB tasks have an oracle (TASKS_WITH_ORACLE, checked against ``ORACLES``):
+91 of the 128 MiniWoB tasks have an oracle (TASKS_WITH_ORACLE, checked against ``ORACLES``):
 ascending-numbers, book-flight, book-flight-nodelay, buy-ticket, choose-date, choose-date-easy,
 choose-date-medium, choose-date-nodelay, choose-list, click-button, click-button-sequence,
 click-checkboxes, click-checkboxes-large, click-checkboxes-soft, click-checkboxes-transfer,
 click-collapsible, click-collapsible-2, click-collapsible-2-nodelay, click-collapsible-nodelay,
 click-dialog, click-dialog-2, click-link, click-menu, click-option, click-scroll-list, click-tab,
 click-tab-2, click-tab-2-easy, click-tab-2-hard, click-tab-2-medium, click-test, click-test-2,
-click-test-transfer, click-widget, copy-paste, copy-paste-2, email-inbox, email-inbox-delete,
-email-inbox-forward, email-inbox-forward-nl, email-inbox-forward-nl-turk, email-inbox-important,
-email-inbox-nl-turk, email-inbox-noscroll, email-inbox-reply, email-inbox-star-reply, enter-date,
-enter-password, enter-text, enter-text-2, enter-text-dynamic, enter-time, find-word, focus-text,
-focus-text-2, form-sequence, form-sequence-2, form-sequence-3, generate-number, grid-coordinate,
-guess-number, identify-shape, login-user, login-user-popup, multi-layouts, multi-orderings,
-navigate-tree, odd-or-even, order-food, phone-book, read-table, read-table-2, scroll-text,
-scroll-text-2, search-engine, sign-agreement, simple-algebra, simple-arithmetic, social-media,
-social-media-all, social-media-some, terminal, text-transform, unicode-test, use-autocomplete,
-use-autocomplete-nodelay, use-slider, use-slider-2, use-spinner.
+click-test-transfer, click-widget, copy-paste, copy-paste-2, drag-items, drag-sort-numbers,
+email-inbox, email-inbox-delete, email-inbox-forward, email-inbox-forward-nl,
+email-inbox-forward-nl-turk, email-inbox-important, email-inbox-nl-turk, email-inbox-noscroll,
+email-inbox-reply, email-inbox-star-reply, enter-date, enter-password, enter-text, enter-text-2,
+enter-text-dynamic, enter-time, find-word, focus-text, focus-text-2, form-sequence, form-sequence-2,
+form-sequence-3, generate-number, grid-coordinate, guess-number, identify-shape, login-user,
+login-user-popup, multi-layouts, multi-orderings, navigate-tree, odd-or-even, order-food,
+phone-book, read-table, read-table-2, scroll-text, scroll-text-2, search-engine, sign-agreement,
+simple-algebra, simple-arithmetic, social-media, social-media-all, social-media-some, terminal,
+text-transform, unicode-test, use-autocomplete, use-autocomplete-nodelay, use-slider, use-slider-2,
+use-spinner.
 
 Every oracle must reach MiniWoB's raw reward 1.0 on 3 train seeds and 1 test seed within the task's
 turn budget. The random policy (a seeded choice of a visible element to click, or of a text field
@@ -46,16 +47,17 @@ TASKS_WITH_ORACLE = (
     "click-collapsible", "click-collapsible-2", "click-collapsible-2-nodelay", "click-collapsible-nodelay",
     "click-dialog", "click-dialog-2", "click-link", "click-menu", "click-option", "click-scroll-list", "click-tab",
     "click-tab-2", "click-tab-2-easy", "click-tab-2-hard", "click-tab-2-medium", "click-test", "click-test-2",
-    "click-test-transfer", "click-widget", "copy-paste", "copy-paste-2", "email-inbox", "email-inbox-delete",
-    "email-inbox-forward", "email-inbox-forward-nl", "email-inbox-forward-nl-turk", "email-inbox-important",
-    "email-inbox-nl-turk", "email-inbox-noscroll", "email-inbox-reply", "email-inbox-star-reply", "enter-date",
-    "enter-password", "enter-text", "enter-text-2", "enter-text-dynamic", "enter-time", "find-word", "focus-text",
-    "focus-text-2", "form-sequence", "form-sequence-2", "form-sequence-3", "generate-number", "grid-coordinate",
-    "guess-number", "identify-shape", "login-user", "login-user-popup", "multi-layouts", "multi-orderings",
-    "navigate-tree", "odd-or-even", "order-food", "phone-book", "read-table", "read-table-2", "scroll-text",
-    "scroll-text-2", "search-engine", "sign-agreement", "simple-algebra", "simple-arithmetic", "social-media",
-    "social-media-all", "social-media-some", "terminal", "text-transform", "unicode-test", "use-autocomplete",
-    "use-autocomplete-nodelay", "use-slider", "use-slider-2", "use-spinner",
+    "click-test-transfer", "click-widget", "copy-paste", "copy-paste-2", "drag-items", "drag-sort-numbers",
+    "email-inbox", "email-inbox-delete", "email-inbox-forward", "email-inbox-forward-nl",
+    "email-inbox-forward-nl-turk", "email-inbox-important", "email-inbox-nl-turk", "email-inbox-noscroll",
+    "email-inbox-reply", "email-inbox-star-reply", "enter-date", "enter-password", "enter-text", "enter-text-2",
+    "enter-text-dynamic", "enter-time", "find-word", "focus-text", "focus-text-2", "form-sequence",
+    "form-sequence-2", "form-sequence-3", "generate-number", "grid-coordinate", "guess-number", "identify-shape",
+    "login-user", "login-user-popup", "multi-layouts", "multi-orderings", "navigate-tree", "odd-or-even",
+    "order-food", "phone-book", "read-table", "read-table-2", "scroll-text", "scroll-text-2", "search-engine",
+    "sign-agreement", "simple-algebra", "simple-arithmetic", "social-media", "social-media-all", "social-media-some",
+    "terminal", "text-transform", "unicode-test", "use-autocomplete", "use-autocomplete-nodelay", "use-slider",
+    "use-slider-2", "use-spinner",
 )
 # fmt: on
 TURNS = {  # turn budgets above the env's default of 10 (the random policy gets the same)

@@ -55,6 +55,7 @@ def test_valid_action_scores_existing_visible_targets():
     assert score(hook, ctx({"name": "fill", "args": {"bid": "6", "value": "x"}})) == 1.0
     assert score(hook, ctx({"name": "scroll", "args": {"delta_x": 0, "delta_y": 50}})) == 1.0
     assert score(hook, ctx({"name": "mouse_click", "args": {"x": 120, "y": 110, "button": "left"}})) == 1.0
+    assert score(hook, ctx({"name": "mouse_down", "args": {"x": 120, "y": 110, "button": "left"}})) == 1.0
 
 
 def test_valid_action_zero_for_missing_invisible_refused_or_malformed():
@@ -66,6 +67,7 @@ def test_valid_action_zero_for_missing_invisible_refused_or_malformed():
     assert score(hook, ctx(drag)) == 0.0  # the drop target is invisible
     assert score(hook, ctx({"name": "fill", "args": {"bid": "4", "value": "x"}}, error="element 4 is a button")) == 0.0
     assert score(hook, ctx({"name": "mouse_click", "args": {"x": 600, "y": 10, "button": "left"}})) == 0.0
+    assert score(hook, ctx({"name": "mouse_up", "args": {"x": 600, "y": 10, "button": "left"}})) == 0.0
     assert score(hook, ctx(parse_error="found no <action>...</action>", extras=False)) == 0.0
     assert score(hook, ctx(None, action_error="invalid arguments for click: bid: Field required")) == 0.0
 

@@ -195,6 +195,43 @@ def mouse_dblclick(x: float, y: float, browser: Hidden[ActionRunner], button: Bu
 
 
 @tool
+def mouse_down(x: float, y: float, browser: Hidden[ActionRunner], button: Button = "left") -> str:
+    """Move the mouse to a point and press a button, held until mouse_up.
+
+    Args:
+        x: Pixels from the left.
+        y: Pixels from the top.
+        button: The mouse button.
+    """
+    return _run(browser, "mouse_down", x=x, y=y, button=button)
+
+
+@tool
+def mouse_up(x: float, y: float, browser: Hidden[ActionRunner], button: Button = "left") -> str:
+    """Move the mouse to a point and release a button.
+
+    Args:
+        x: Pixels from the left.
+        y: Pixels from the top.
+        button: The mouse button.
+    """
+    return _run(browser, "mouse_up", x=x, y=y, button=button)
+
+
+@tool
+def mouse_drag_and_drop(from_x: float, from_y: float, to_x: float, to_y: float, browser: Hidden[ActionRunner]) -> str:
+    """Press the left button at one point, move to another and release it there.
+
+    Args:
+        from_x: Pixels from the left where the drag starts.
+        from_y: Pixels from the top where the drag starts.
+        to_x: Pixels from the left where it ends.
+        to_y: Pixels from the top where it ends.
+    """
+    return _run(browser, "mouse_drag_and_drop", from_x=from_x, from_y=from_y, to_x=to_x, to_y=to_y)
+
+
+@tool
 def keyboard_type(text: str, browser: Hidden[ActionRunner]) -> str:
     """Type text with the keyboard into the focused element.
 
@@ -260,6 +297,9 @@ BROWSER_TOOLS: tuple[Tool, ...] = (
     mouse_move,
     mouse_click,
     mouse_dblclick,
+    mouse_down,
+    mouse_up,
+    mouse_drag_and_drop,
     keyboard_type,
     keyboard_press,
     go_back,

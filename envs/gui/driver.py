@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from turngym.envs.gui.browser import BrowserCrashed, Tab
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
 NAVIGATION_TIMEOUT_S = 10.0
 ACTION_TIMEOUT_MS = 2_000
+DRAG_STEP_PX = 5  # mouse_drag_and_drop moves in steps of about this many pixels
 SETTLE_MS = 2_000  # the longest wait for the page's animations and short timers to end before it is observed
 
 
@@ -194,14 +196,28 @@ async def _perform(tab: Tab, action: GuiAction) -> str:
     elif name == "scroll":
         await mouse.wheel(args["delta_x"], args["delta_y"])
         await evaluate(tab, "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    elif name in ("mouse_move", "mouse_click", "mouse_dblclick"):
+    elif name == "mouse_drag_and_drop":
+        start, end = (args["from_x"], args["from_y"]), (args["to_x"], args["to_y"])
+        _check_point(tab, *start)
+        _check_point(tab, *end)
+        await mouse.move(*start)
+        await mouse.down()
+        # one mousemove per DRAG_STEP_PX: drag-and-drop libraries react to each move, not to jumps
+        await mouse.move(*end, steps=max(4, round(math.dist(start, end) / DRAG_STEP_PX)))
+        await mouse.up()
+    elif name in ("mouse_move", "mouse_click", "mouse_dblclick", "mouse_down", "mouse_up"):
         _check_point(tab, args["x"], args["y"])
-        if name == "mouse_move":
-            await mouse.move(args["x"], args["y"])
-        elif name == "mouse_click":
-            await mouse.click(args["x"], args["y"], button=args.get("button", "left"))
+        button = args.get("button", "left")
+        if name == "mouse_click":
+            await mouse.click(args["x"], args["y"], button=button)
+        elif name == "mouse_dblclick":
+            await mouse.dblclick(args["x"], args["y"], button=button)
         else:
-            await mouse.dblclick(args["x"], args["y"], button=args.get("button", "left"))
+            await mouse.move(args["x"], args["y"])
+            if name == "mouse_down":
+                await mouse.down(button=button)
+            elif name == "mouse_up":
+                await mouse.up(button=button)
     elif name == "keyboard_type":
         await keyboard.type(args["text"])
     elif name == "keyboard_press":

@@ -74,7 +74,8 @@ class MiniWoBEnv(BrowserEnv):
         One BrowserGym action per turn: ``<action>click("12")</action>`` (default parser), or the
         same actions as tools (``parser="hermes"``/``"openai"``/``"tags"``): click, dblclick, hover,
         fill, clear, select_option, press, focus, drag_and_drop, scroll, mouse_move, mouse_click,
-        mouse_dblclick, keyboard_type, keyboard_press, go_back, go_forward, noop, send_msg_to_user.
+        mouse_dblclick, mouse_down, mouse_up, mouse_drag_and_drop, keyboard_type, keyboard_press,
+        go_back, go_forward, noop, send_msg_to_user.
 
     Rewards:
         ``outcome`` when the task ends: MiniWoB's raw reward in [-1, 1] (``reward="raw"``), 1/0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from turngym.envs.gui import (  # noqa: F401  (they register their oracles)
     miniwob_oracles_click,
+    miniwob_oracles_drag,
     miniwob_oracles_email,
     miniwob_oracles_forms,
     miniwob_oracles_widgets,

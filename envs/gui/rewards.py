@@ -27,7 +27,7 @@ from turngym.envs.gui.browser import DEFAULT_VIEWPORT
 from turngym.envs.hooks.base import Score, StepContext
 
 BID_ARGS = ("bid", "from_bid", "to_bid")
-POINT_ACTIONS = frozenset({"mouse_click", "mouse_dblclick", "mouse_move"})
+POINT_ACTIONS = frozenset({"mouse_click", "mouse_dblclick", "mouse_move", "mouse_down", "mouse_up"})
 ACTION_TYPES = {  # the element and the coordinate form of one action are the same type (UI-R1's R_T)
     "mouse_click": "click",
     "mouse_dblclick": "dblclick",
