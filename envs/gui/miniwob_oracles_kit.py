@@ -133,14 +133,11 @@ def button(view: PageView, label: str = "Submit") -> Element | None:
 
 
 # ---- acting ----------------------------------------------------------------------------------------
-def click(view: PageView, element: Element) -> GuiAction:
-    """Click ``element``; at a free point of it when another element drawn later covers its centre."""
+def free_point(view: PageView, element: Element) -> tuple[float, float] | None:
+    """A point of ``element`` that no element drawn later covers: its centre when free; None when none is."""
     x, y, w, h = element["box"]
-    cx, cy = x + w / 2, y + h / 2
     later = view.elements[view.elements.index(element) + 1 :] if element in view.elements else []
     covers = [e for e in later if e["visible"] and not inside(e, element) and _overlaps(e, element)]
-    if not any(contains_point(e, cx, cy) for e in covers):
-        return act("click", bid=element["bid"])
     # candidate points: fractions of the box, and just beside each cover's edges (boxes are rounded)
     xs = [x + w * f for f in (0.5, 0.25, 0.75, 0.1, 0.9)]
     ys = [y + h * f for f in (0.5, 0.25, 0.75, 0.1, 0.9)]
@@ -151,8 +148,17 @@ def click(view: PageView, element: Element) -> GuiAction:
         for py in ys:
             free = x + 0.5 < px < x + w - 0.5 and y + 0.5 < py < y + h - 0.5
             if free and not any(contains_point(e, px, py) for e in covers):
-                return act("mouse_click", x=round(px, 1), y=round(py, 1))
-    return act("click", bid=element["bid"])
+                return round(px, 1), round(py, 1)
+    return None
+
+
+def click(view: PageView, element: Element) -> GuiAction:
+    """Click ``element``; at a free point of it when another element drawn later covers its centre."""
+    x, y, w, h = element["box"]
+    point = free_point(view, element)
+    if point is None or point == (round(x + w / 2, 1), round(y + h / 2, 1)):
+        return act("click", bid=element["bid"])
+    return act("mouse_click", x=point[0], y=point[1])
 
 
 def click_text(view: PageView, element: Element) -> GuiAction:
