@@ -1,6 +1,6 @@
 """The scripted MiniWoB oracles solve their tasks in Chromium; seeded random clicking does not.
 
-98 of the 128 MiniWoB tasks have an oracle (TASKS_WITH_ORACLE, checked against ``ORACLES``):
+99 of the 128 MiniWoB tasks have an oracle (TASKS_WITH_ORACLE, checked against ``ORACLES``):
 ascending-numbers, book-flight, book-flight-nodelay, buy-ticket, choose-date, choose-date-easy,
 choose-date-medium, choose-date-nodelay, choose-list, click-button, click-button-sequence,
 click-checkboxes, click-checkboxes-large, click-checkboxes-soft, click-checkboxes-transfer,
@@ -18,7 +18,7 @@ multi-layouts, multi-orderings, navigate-tree, odd-or-even, order-food, phone-bo
 read-table-2, resize-textarea, scroll-text, scroll-text-2, search-engine, sign-agreement,
 simple-algebra, simple-arithmetic, social-media, social-media-all, social-media-some, terminal,
 text-transform, unicode-test, use-autocomplete, use-autocomplete-nodelay, use-slider, use-slider-2,
-use-spinner.
+use-spinner, visual-addition.
 
 Every oracle must reach MiniWoB's raw reward 1.0 on 3 train seeds and 1 test seed within the task's
 turn budget. The random policy (a seeded choice of a visible element to click, or of a text field
@@ -59,7 +59,7 @@ TASKS_WITH_ORACLE = (
     "read-table-2", "resize-textarea", "scroll-text", "scroll-text-2", "search-engine", "sign-agreement",
     "simple-algebra", "simple-arithmetic", "social-media", "social-media-all", "social-media-some", "terminal",
     "text-transform", "unicode-test", "use-autocomplete", "use-autocomplete-nodelay", "use-slider", "use-slider-2",
-    "use-spinner",
+    "use-spinner", "visual-addition",
 )
 # fmt: on
 TURNS = {  # turn budgets above the env's default of 10 (the random policy gets the same)

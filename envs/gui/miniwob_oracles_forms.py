@@ -281,3 +281,13 @@ def use_slider(instruction: str, fields: dict[str, Any], view: PageView) -> GuiA
             key = ("PageUp" if gap > 0 else "PageDown") if abs(gap) >= page else ("ArrowRight" if gap > 0 else "ArrowLeft")
             return act("press", bid=handle["bid"], key_comb=key)
     return submit(view)
+
+
+@oracle("visual-addition")
+def visual_addition(instruction: str, fields: dict[str, Any], view: PageView) -> GuiAction | None:
+    """Count the blocks (the unnamed spans that hold no other span: a group of one block is a span of a span)
+    and type the total."""
+    spans = [e for e in shown(view) if e["tag"] == "span" and not e["name"]]
+    blocks = [e for e in spans if not any(o is not e and inside(o, e) for o in spans)]
+    box = next((e for e in textboxes(view) if e["tag"] == "input"), None)
+    return None if box is None or not blocks else fill_then(view, [(box, str(len(blocks)))], button(view))
