@@ -18,8 +18,9 @@ from memory (3 contexts per episode).
 
 Measured on 2 cores: forget share 0.6, 1,024 episodes, 1,500 SFT steps (177-226 s): held-out success 0.117 greedy
 (0.234 sampled) after SFT; 1.000 after 60 step_grpo steps (36 s; rollout success 0.31 at step 1, 0.94 at step 6, 1.00
-from step 10 on but for single misses); 1.000 after 30 GRPO steps (126 s; rollout success 0.30 at step 1, 0.91 at step
-8). The module took 313 s with GRPO alone. With 60 GRPO steps, beside a full test run: 0.117 -> 0.992, 715 s.
+from step 10 on but for single misses); 0.992 after 30 GRPO steps (171 s; before memory/keep and the value-only store:
+1.000, rollout success 0.30 at step 1, 0.91 at step 8). The module takes 429 s (313 s with GRPO alone). With 60 GRPO
+steps, beside a full test run: 0.117 -> 0.992, 715 s.
 Before memory/store counted a value-only memory whose subject the question names, every chunk sibling of this setup
 scored 0 and step_grpo had only the answer step to learn from (SFT starts whose memory holds the subject too reached
 0.00 -> 0.15 under step_grpo: the tiny model copies one word, not three).
