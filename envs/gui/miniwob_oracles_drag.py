@@ -12,8 +12,6 @@ from turngym.envs.gui.miniwob_oracles_kit import (
     ORDINALS,
     Element,
     act,
-    button,
-    click,
     find,
     first,
     free_point,
@@ -111,8 +109,7 @@ def highlight_text(instruction: str, fields: dict[str, Any], view: PageView, don
     if not 0 <= index < len(paragraphs):
         return None
     if _dragged(done):
-        found = button(view, "Submit")
-        return None if found is None else click(view, found)
+        return submit(view)
     x, y, w, h = paragraphs[index]["box"]
     return act("mouse_drag_and_drop", from_x=x + 0.5, from_y=y + 3, to_x=x + w + 4, to_y=y + h - 3)
 

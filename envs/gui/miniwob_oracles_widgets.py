@@ -119,7 +119,8 @@ def sign_agreement(instruction: str, fields: dict[str, Any], view: PageView, don
     if area is None or name is None:
         return None
     if not m:
-        return click(view, button(view, "Cancel")) if button(view, "Cancel") else None
+        cancel = button(view, "Cancel")
+        return None if cancel is None else click(view, cancel)
     if name["enabled"]:
         return fill_then(view, [(name, m.group(1))], button(view, m.group(2)))
     x, y, w, h = area["box"]

@@ -45,7 +45,7 @@ def memory_rewards(ctx: StepContext) -> dict[str, float] | None:
     if phase == "chunk":
         if extras["needed_here"]:
             parts["store"] = len(extras["stored"]) / len(extras["needed_here"])
-        if extras.get("needed_before"):
+        if extras["needed_before"]:
             parts["keep"] = len(extras["kept"]) / len(extras["needed_before"])
         if extras["updates_here"]:
             parts["update"] = len(extras["replaced"]) / len(extras["updates_here"])
